@@ -1,0 +1,16 @@
+//! The exchange model: what one request/response pair through `interpose`
+//! looks like once captured.
+//!
+//! The proxy produces [`Exchange`] values, the store keeps them, and every
+//! view (history, HAR, later Postman and OpenAPI) maps from them. This crate
+//! owns the model, body decoding and the small policies about what of a body
+//! is kept ([`BodyPolicy`]). It does no IO and knows nothing of sockets,
+//! files or views.
+
+mod body;
+mod model;
+
+pub use body::{decode_body, is_media_type, BodyCapture, BodyPolicy, DecodeError};
+pub use model::{header_value, 
+    Body, BodyOmitted, Exchange, Header, Request, Response, Session, SessionSummary, Timings,
+};
