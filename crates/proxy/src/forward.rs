@@ -1,0 +1,466 @@
+//! One request through the proxy: check it, complete its URL, forward it
+//! upstream, stream the response back, and hand the finished exchange to the
+//! sink once both bodies have ended.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{self, HeaderMap};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use interpose_capture::{
+    BodyCapture, Exchange, Header, Request as RecordedRequest, Response as RecordedResponse,
+    Timings,
+};
+use tokio::sync::oneshot;
+
+use crate::error::{describe_upstream, error_response, BoxError};
+use crate::hop::{strip_hop_by_hop, wants_upgrade};
+use crate::server::Shared;
+use crate::tee::{Tee, TeeOutcome};
+use crate::upstream::{ms, ConnectTimings, ProxyBody};
+
+/// Where origin-form requests inside a tunnel go: the tunnel's scheme and
+/// `host:port`.
+pub struct Target {
+    scheme: &'static str,
+    authority: String,
+}
+
+impl Target {
+    pub fn new(scheme: &'static str, authority: &str) -> Self {
+        Target {
+            scheme,
+            authority: authority.to_string(),
+        }
+    }
+}
+
+/// The record of an exchange so far: what is known when the request head
+/// has been forwarded.
+struct Pending {
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    started_at_us: i64,
+    started: Instant,
+    request: RecordedRequest,
+    request_body: Option<oneshot::Receiver<TeeOutcome>>,
+}
+
+pub async fn handle(
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    target: Option<Arc<Target>>,
+    mut req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let started_at_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+
+    if req.headers().contains_key(header::CONTENT_LENGTH)
+        && req.headers().contains_key(header::TRANSFER_ENCODING)
+    {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "the request has both Content-Length and Transfer-Encoding; it is ambiguous \
+             (a request-smuggling risk), so it was not forwarded",
+        );
+    }
+    let uri = match upstream_uri(&req, target.as_deref()) {
+        Ok(uri) => uri,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
+    };
+    let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+    let client_version = req.version();
+    let upgrade = client_version == Version::HTTP_11 && wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    // The URI decides the Host header (RFC 9112 3.2.2); hyper sets it for
+    // HTTP/1.1 origins and uses :authority for HTTP/2 ones.
+    parts.headers.remove(header::HOST);
+    parts.uri = uri.clone();
+    parts.version = Version::HTTP_11;
+
+    let capturing = shared.sink.is_some();
+    let mut pending = capturing.then(|| Pending {
+        shared: shared.clone(),
+        client,
+        started_at_us,
+        started,
+        request: RecordedRequest {
+            method: parts.method.to_string(),
+            url: uri.to_string(),
+            http_version: version_str(client_version).to_string(),
+            headers: record_headers(Some(&host_header(&uri)), &parts.headers),
+            body: Default::default(),
+        },
+        request_body: None,
+    });
+    let body: ProxyBody = match pending.as_mut() {
+        Some(p) => {
+            let (tee, rx) = Tee::new(body, BodyCapture::new(shared.config.bodies.max_body));
+            p.request_body = Some(rx);
+            tee.map_err(BoxError::from).boxed()
+        }
+        None => body.map_err(BoxError::from).boxed(),
+    };
+
+    let upstream_req = Request::from_parts(parts, body);
+    let client_pool = if upgrade {
+        &shared.upstream.client_h1
+    } else {
+        &shared.upstream.client
+    };
+    let result = client_pool.request(upstream_req).await;
+    let head_at = Instant::now();
+
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            let message = describe_upstream(&e, &authority);
+            tracing::debug!("upstream failure for {uri}: {message}");
+            if let Some(p) = pending {
+                let error = message.clone();
+                shared.tracker.spawn(p.finish_without_response(error));
+            }
+            return error_response(StatusCode::BAD_GATEWAY, &message);
+        }
+    };
+    let setup = resp
+        .extensions()
+        .get::<ConnectTimings>()
+        .and_then(ConnectTimings::claim);
+
+    if let (Some(client_upgrade), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, resp.status())
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        shared.tracker.spawn(async move {
+            let (Ok(c), Ok(u)) = tokio::join!(client_upgrade, upstream_upgrade) else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u)).await;
+        });
+        let (parts, _) = resp.into_parts();
+        if let Some(p) = pending {
+            let response = recorded_response(&parts.status, parts.version, &parts.headers);
+            shared
+                .tracker
+                .spawn(p.finish_upgrade(response, setup, head_at));
+        }
+        let mut out = Response::new(Empty::new().map_err(|never| match never {}).boxed());
+        *out.status_mut() = parts.status;
+        *out.headers_mut() = parts.headers;
+        return out;
+    }
+
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers, false);
+    let upstream_version = parts.version;
+    parts.version = client_version;
+    let body: ProxyBody = match pending {
+        Some(p) => {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            let capture = match shared.config.bodies.response_omission(content_type) {
+                Some(reason) => BodyCapture::omitted(reason),
+                None => BodyCapture::new(shared.config.bodies.max_body),
+            };
+            let response = recorded_response(&parts.status, upstream_version, &parts.headers);
+            let (tee, rx) = Tee::new(body, capture);
+            shared.tracker.spawn(p.finish(response, rx, setup, head_at));
+            tee.map_err(BoxError::from).boxed()
+        }
+        None => body.map_err(BoxError::from).boxed(),
+    };
+    Response::from_parts(parts, body)
+}
+
+impl Pending {
+    async fn request_outcome(&mut self) -> Option<TeeOutcome> {
+        match self.request_body.take() {
+            Some(rx) => rx.await.ok(),
+            None => None,
+        }
+    }
+
+    fn exchange(
+        mut self,
+        request_outcome: Option<&mut Option<TeeOutcome>>,
+        response: Option<RecordedResponse>,
+        timings: Timings,
+        error: Option<String>,
+    ) -> (Arc<Shared>, Exchange) {
+        if let Some(outcome) = request_outcome.and_then(Option::take) {
+            let encoding = content_encoding(&self.request.headers);
+            self.request.body = outcome.capture.finish(encoding);
+        }
+        let exchange = Exchange {
+            id: None,
+            session_id: self.shared.config.session_id,
+            client_addr: self.client.to_string(),
+            started_at_us: self.started_at_us,
+            timings,
+            request: self.request,
+            response,
+            error,
+            rules: Vec::new(),
+            route: Some("direct".into()),
+            websocket: false,
+        };
+        (self.shared, exchange)
+    }
+
+    async fn finish_without_response(mut self, error: String) {
+        let mut req = self.request_outcome().await;
+        let timings = Timings {
+            send: req
+                .as_ref()
+                .map(|o| ms(o.finished_at.saturating_duration_since(self.started))),
+            ..Timings::default()
+        };
+        let (shared, exchange) = self.exchange(Some(&mut req), None, timings, Some(error));
+        emit(&shared, exchange);
+    }
+
+    async fn finish_upgrade(
+        mut self,
+        response: RecordedResponse,
+        setup: Option<(f64, Option<f64>)>,
+        head_at: Instant,
+    ) {
+        let mut req = self.request_outcome().await;
+        let timings = phase_timings(self.started, setup, req.as_ref(), head_at, head_at);
+        let (shared, mut exchange) = self.exchange(Some(&mut req), Some(response), timings, None);
+        exchange.websocket = true;
+        emit(&shared, exchange);
+    }
+
+    async fn finish(
+        mut self,
+        mut response: RecordedResponse,
+        response_body: oneshot::Receiver<TeeOutcome>,
+        setup: Option<(f64, Option<f64>)>,
+        head_at: Instant,
+    ) {
+        let resp = response_body.await.ok();
+        let mut req = self.request_outcome().await;
+        let done = resp.as_ref().map_or_else(Instant::now, |o| o.finished_at);
+        let timings = phase_timings(self.started, setup, req.as_ref(), head_at, done);
+        let mut error = None;
+        if let Some(outcome) = resp {
+            if !outcome.complete {
+                error = Some(format!(
+                    "response body cut off after {} bytes: {}",
+                    outcome.capture.size(),
+                    outcome
+                        .error
+                        .as_deref()
+                        .unwrap_or("the connection closed early")
+                ));
+            }
+            let encoding = content_encoding(&response.headers);
+            response.body = outcome.capture.finish(encoding);
+        }
+        let (shared, exchange) = self.exchange(Some(&mut req), Some(response), timings, error);
+        emit(&shared, exchange);
+    }
+}
+
+fn emit(shared: &Shared, exchange: Exchange) {
+    if let Some(sink) = &shared.sink {
+        sink(exchange);
+    }
+}
+
+/// HAR-style phases from the moments we saw: set-up (only on a fresh
+/// connection), send until the request body ended, wait until the response
+/// head, receive until the response body ended.
+fn phase_timings(
+    started: Instant,
+    setup: Option<(f64, Option<f64>)>,
+    request: Option<&TeeOutcome>,
+    head_at: Instant,
+    done_at: Instant,
+) -> Timings {
+    let (connect, tls) = match setup {
+        Some((c, t)) => (Some(c), t),
+        None => (None, None),
+    };
+    let setup_ms = connect.unwrap_or(0.0) + tls.unwrap_or(0.0);
+    let sent_ms = request
+        .map(|o| ms(o.finished_at.saturating_duration_since(started)))
+        .unwrap_or(setup_ms)
+        .max(setup_ms);
+    let head_ms = ms(head_at.saturating_duration_since(started));
+    Timings {
+        connect,
+        tls,
+        send: Some(sent_ms - setup_ms),
+        wait: Some((head_ms - sent_ms).max(0.0)),
+        receive: Some(ms(done_at.saturating_duration_since(head_at))),
+    }
+}
+
+/// The absolute URI to forward to. Outside a tunnel the client must send
+/// absolute-form; inside one, origin-form is completed from `Host` (or the
+/// tunnel's own target).
+fn upstream_uri(req: &Request<Incoming>, target: Option<&Target>) -> Result<Uri, String> {
+    let uri = req.uri();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let (scheme, authority) = match target {
+        None => {
+            let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+                return Err(format!(
+                    "this is a proxy, and {} {uri} is not a proxy request: configure your client \
+                     to use this address as its HTTP(S) proxy (it will then send absolute URLs \
+                     or CONNECT)",
+                    req.method()
+                ));
+            };
+            if scheme != "http" && scheme != "https" {
+                return Err(format!(
+                    "cannot proxy {scheme}:// URLs; only http:// and https://"
+                ));
+            }
+            (scheme.to_string(), authority.to_string())
+        }
+        Some(t) => {
+            let authority = match uri.authority() {
+                Some(a) => a.to_string(),
+                None => match req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                {
+                    Some(host) if has_port(host) => host.to_string(),
+                    Some(host) => match t.authority.rsplit_once(':') {
+                        Some((_, port)) if port != default_port(t.scheme) => {
+                            format!("{host}:{port}")
+                        }
+                        _ => host.to_string(),
+                    },
+                    None => t.authority.clone(),
+                },
+            };
+            (t.scheme.to_string(), authority)
+        }
+    };
+    Uri::builder()
+        .scheme(scheme.as_str())
+        .authority(authority.as_str())
+        .path_and_query(path.as_str())
+        .build()
+        .map_err(|e| format!("cannot make a URL from {scheme}://{authority}{path}: {e}"))
+}
+
+fn has_port(host: &str) -> bool {
+    match host.rfind(']') {
+        Some(end) => host[end..].contains(':'),
+        None => host.contains(':'),
+    }
+}
+
+fn default_port(scheme: &str) -> &'static str {
+    if scheme == "https" {
+        "443"
+    } else {
+        "80"
+    }
+}
+
+/// The Host header hyper will send for this URI (no default port).
+fn host_header(uri: &Uri) -> String {
+    let host = uri.host().unwrap_or_default();
+    match uri.port_u16() {
+        Some(port) if port.to_string() != default_port(uri.scheme_str().unwrap_or("http")) => {
+            format!("{host}:{port}")
+        }
+        _ => host.to_string(),
+    }
+}
+
+fn record_headers(host: Option<&str>, headers: &HeaderMap) -> Vec<Header> {
+    let mut out = Vec::with_capacity(headers.len() + 1);
+    if let Some(host) = host {
+        out.push(Header::new("host", host));
+    }
+    out.extend(headers.iter().map(|(name, value)| {
+        Header::new(name.as_str(), String::from_utf8_lossy(value.as_bytes()))
+    }));
+    out
+}
+
+fn recorded_response(
+    status: &StatusCode,
+    version: Version,
+    headers: &HeaderMap,
+) -> RecordedResponse {
+    RecordedResponse {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("").to_string(),
+        http_version: version_str(version).to_string(),
+        headers: record_headers(None, headers),
+        body: Default::default(),
+    }
+}
+
+fn content_encoding(headers: &[Header]) -> Option<String> {
+    interpose_capture::header_value(headers, "content-encoding").map(str::to_string)
+}
+
+fn version_str(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_drops_the_default_port_only() {
+        let uri: Uri = "https://api.example.test:443/x".parse().unwrap();
+        assert_eq!(host_header(&uri), "api.example.test");
+        let uri: Uri = "https://localhost:8443/x".parse().unwrap();
+        assert_eq!(host_header(&uri), "localhost:8443");
+        let uri: Uri = "http://[::1]:8080/".parse().unwrap();
+        assert_eq!(host_header(&uri), "[::1]:8080");
+    }
+
+    #[test]
+    fn ipv6_hosts_with_and_without_ports() {
+        assert!(has_port("[::1]:80"));
+        assert!(!has_port("[::1]"));
+        assert!(has_port("example.test:8080"));
+        assert!(!has_port("example.test"));
+    }
+
+    #[test]
+    fn phases_never_go_negative_and_setup_only_counts_once() {
+        let t0 = Instant::now();
+        let head = t0 + std::time::Duration::from_millis(30);
+        let done = head + std::time::Duration::from_millis(5);
+        let t = phase_timings(t0, Some((10.0, Some(8.0))), None, head, done);
+        assert_eq!(t.connect, Some(10.0));
+        assert_eq!(t.tls, Some(8.0));
+        assert_eq!(t.send, Some(0.0));
+        assert!((t.wait.unwrap() - 12.0).abs() < 0.5);
+        assert!((t.receive.unwrap() - 5.0).abs() < 0.5);
+        let reused = phase_timings(t0, None, None, head, done);
+        assert_eq!(reused.connect, None);
+        assert!(reused.wait.unwrap() >= 29.0);
+    }
+}
