@@ -1,0 +1,219 @@
+//! `interpose capture`: wires the proxy to the store and the terminal, and
+//! owns the process's lifetime (signals, graceful stop, final flush).
+
+use std::io::Write;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use interpose_capture::{BodyPolicy, Exchange};
+use interpose_proxy::{Proxy, ProxyConfig, Sink, UpstreamTls};
+use interpose_store::{spawn_writer, Store};
+use interpose_tls::{CertificateAuthority, LeafIssuer};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::CaptureArgs;
+use crate::output::exchange_line;
+use crate::DataDir;
+
+/// Records waiting for the store; past this the record (never the traffic)
+/// is dropped and counted.
+const STORE_QUEUE: usize = 8192;
+/// Leaf certificates kept in memory.
+const LEAF_CACHE: u64 = 1000;
+
+pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
+    let ignore_hosts = args
+        .ignore_hosts
+        .iter()
+        .map(|p| {
+            regex::Regex::new(p)
+                .with_context(|| format!("--ignore-hosts {p:?} is not a valid regular expression"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let proxy_dir = data.proxy_dir();
+    let ca = CertificateAuthority::load_or_create(&proxy_dir)?;
+    let ca_path = CertificateAuthority::cert_path(&proxy_dir);
+    let issuer = LeafIssuer::new(&ca, LEAF_CACHE)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let config = ProxyConfig {
+            bodies: BodyPolicy {
+                max_body: args.max_body,
+                keep_responses: !args.requests_only,
+            },
+            ignore_hosts,
+            upstream_tls: UpstreamTls {
+                extra_roots: args.upstream_ca.clone(),
+                insecure: args.insecure_upstream,
+            },
+            client_timeout: Duration::from_secs(args.client_timeout),
+            ..ProxyConfig::default()
+        };
+
+        let recording = if args.no_capture {
+            None
+        } else {
+            let store = Store::open(&data.db_path())?;
+            let session = store.begin_session("proxy", &args.listen.to_string())?;
+            let (recorder, writer) = spawn_writer(&data.db_path(), STORE_QUEUE)?;
+            Some((store, session, recorder, writer))
+        };
+        let printer = (!args.quiet).then(Printer::start);
+        let sink: Option<Sink> = recording.as_ref().map(|(_, _, recorder, _)| {
+            let recorder = recorder.clone();
+            let printer = printer.clone();
+            Arc::new(move |exchange: Exchange| {
+                if let Some(p) = &printer {
+                    p.line(exchange_line(&exchange));
+                }
+                recorder.record(exchange);
+            }) as Sink
+        });
+        let config = ProxyConfig {
+            session_id: recording.as_ref().map_or(0, |r| r.1),
+            ..config
+        };
+
+        let proxy = Proxy::bind(args.listen, config, issuer, sink).await?;
+        let addr = proxy.local_addr();
+        banner(
+            addr,
+            &ca_path,
+            ca.created_now(),
+            recording.as_ref().map(|r| r.1),
+        );
+
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        proxy.run(shutdown).await;
+
+        if let Some((store, session, recorder, writer)) = recording {
+            let stats = writer.finish()?;
+            let dropped = recorder.dropped();
+            store.end_session(session, dropped)?;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "stopped; session {session}: {} exchanges stored{}",
+                stats.written,
+                if dropped > 0 {
+                    format!(", {dropped} not recorded because the store fell behind")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        anyhow::Ok(())
+    })?;
+    // Tunnels still open past the grace period are cut here.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
+
+fn banner(
+    addr: std::net::SocketAddr,
+    ca_path: &std::path::Path,
+    new_ca: bool,
+    session: Option<i64>,
+) {
+    let mut out = std::io::stdout().lock();
+    let session = session.map_or_else(
+        || " (not recording)".to_string(),
+        |s| format!(" (session {s})"),
+    );
+    let _ = writeln!(out, "interpose capture listening on http://{addr}{session}");
+    let _ = writeln!(
+        out,
+        "CA certificate: {}{}",
+        ca_path.display(),
+        if new_ca {
+            " (new: clients must trust it for HTTPS)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Point a client at it: curl -x http://{addr} --cacert {} https://example.com/ \
+         (devices: set the HTTP proxy to this address, then install the CA; `interpose ca trust-help`)",
+        ca_path.display()
+    );
+    if !addr.ip().is_loopback() {
+        let _ = writeln!(
+            out,
+            "warning: listening on {addr}: anyone who can reach this address can use this proxy \
+             and read what it decrypts; use --listen 127.0.0.1:PORT unless a device needs it"
+        );
+    }
+    let _ = out.flush();
+}
+
+/// SIGINT or SIGTERM stops gracefully; a second one exits at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    let mut signals = Signals::new();
+    signals.next().await;
+    eprintln!("stopping: finishing exchanges in flight (press Ctrl-C again to quit at once)");
+    shutdown.cancel();
+    signals.next().await;
+    eprintln!("quitting now");
+    std::process::exit(130);
+}
+
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler"),
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = self.term.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Prints exchange lines on its own thread, so a slow or blocked terminal
+/// never slows the proxy; lines that cannot keep up are skipped.
+#[derive(Clone)]
+struct Printer(SyncSender<String>);
+
+impl Printer {
+    fn start() -> Printer {
+        let (tx, rx) = sync_channel::<String>(1024);
+        std::thread::spawn(move || {
+            let stdout = std::io::stdout();
+            for line in rx {
+                let mut out = stdout.lock();
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    break;
+                }
+            }
+        });
+        Printer(tx)
+    }
+
+    fn line(&self, line: String) {
+        match self.0.try_send(line) {
+            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
