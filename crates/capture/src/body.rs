@@ -116,9 +116,8 @@ pub fn decode_body(bytes: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, Deco
             "gzip" | "x-gzip" => read_all(flate2::read::MultiGzDecoder::new(&data[..]), &coding)?,
             "deflate" => {
                 // Servers send both zlib-wrapped and raw deflate; try both.
-                read_all(flate2::read::ZlibDecoder::new(&data[..]), &coding).or_else(|_| {
-                    read_all(flate2::read::DeflateDecoder::new(&data[..]), &coding)
-                })?
+                read_all(flate2::read::ZlibDecoder::new(&data[..]), &coding)
+                    .or_else(|_| read_all(flate2::read::DeflateDecoder::new(&data[..]), &coding))?
             }
             "br" => read_all(
                 brotli_decompressor::Decompressor::new(&data[..], 4096),

@@ -11,6 +11,7 @@ mod body;
 mod model;
 
 pub use body::{decode_body, is_media_type, BodyCapture, BodyPolicy, DecodeError};
-pub use model::{header_value, 
-    Body, BodyOmitted, Exchange, Header, Request, Response, Session, SessionSummary, Timings,
+pub use model::{
+    header_value, Body, BodyOmitted, Exchange, Header, Request, Response, Session, SessionSummary,
+    Timings,
 };
