@@ -4,13 +4,12 @@
 use http::header::{self, HeaderMap, HeaderName};
 
 /// Headers that never cross a proxy, whatever `Connection` says.
-const HOP_BY_HOP: [&str; 8] = [
+const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "keep-alive",
     "proxy-connection",
     "proxy-authenticate",
     "proxy-authorization",
-    "te",
     "trailer",
     "transfer-encoding",
 ];
@@ -33,6 +32,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
+    }
+    // `TE: trailers` is end-to-end in practice: gRPC servers refuse requests
+    // without it, and HTTP/2 allows exactly that value (RFC 9113 8.2.2).
+    let te_trailers_only = headers
+        .get_all(header::TE)
+        .iter()
+        .all(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    if !te_trailers_only {
+        headers.remove(header::TE);
     }
     if keep_upgrade {
         headers.insert(
@@ -78,12 +86,19 @@ mod tests {
             ("keep-alive", "timeout=5"),
             ("proxy-authorization", "Basic abc"),
             ("transfer-encoding", "chunked"),
-            ("te", "trailers"),
+            ("te", "gzip, trailers"),
             ("accept", "*/*"),
         ]);
         strip_hop_by_hop(&mut h, false);
         let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["accept"]);
+    }
+
+    #[test]
+    fn te_trailers_alone_is_kept_for_grpc() {
+        let mut h = map(&[("te", "trailers"), ("content-type", "application/grpc")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.get("te").unwrap(), "trailers");
     }
 
     #[test]
