@@ -8,10 +8,14 @@
 //! files or views.
 
 mod body;
+mod filter;
 mod model;
+mod search;
 
 pub use body::{decode_body, is_media_type, BodyCapture, BodyPolicy, DecodeError};
+pub use filter::{CaptureFilter, CaptureFilterSpec, FilterError};
 pub use model::{
     header_value, Body, BodyOmitted, Exchange, Header, Request, Response, Session, SessionSummary,
     Timings,
 };
+pub use search::{SearchError, SearchExpr};
