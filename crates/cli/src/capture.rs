@@ -83,6 +83,10 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
 
         let proxy = Proxy::bind(args.listen, config, issuer, sink).await?;
         let addr = proxy.local_addr();
+        // Handlers go in before the banner: a client (or a script) may send
+        // SIGTERM as soon as it reads "listening on", and until a handler is
+        // installed that signal kills the process without a flush.
+        let signals = Signals::new();
         banner(
             addr,
             &ca_path,
@@ -91,7 +95,7 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
         );
 
         let shutdown = CancellationToken::new();
-        tokio::spawn(watch_signals(shutdown.clone()));
+        tokio::spawn(watch_signals(signals, shutdown.clone()));
         proxy.run(shutdown).await;
 
         if let Some((store, session, recorder, writer)) = recording {
@@ -156,8 +160,7 @@ fn banner(
 }
 
 /// SIGINT or SIGTERM stops gracefully; a second one exits at once.
-async fn watch_signals(shutdown: CancellationToken) {
-    let mut signals = Signals::new();
+async fn watch_signals(mut signals: Signals, shutdown: CancellationToken) {
     signals.next().await;
     eprintln!("stopping: finishing exchanges in flight (press Ctrl-C again to quit at once)");
     shutdown.cancel();
@@ -166,24 +169,33 @@ async fn watch_signals(shutdown: CancellationToken) {
     std::process::exit(130);
 }
 
+/// SIGINT and SIGTERM, listened to from the moment this is made (not from
+/// the first `next`, as `tokio::signal::ctrl_c()` alone would be).
 struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     fn new() -> Self {
-        Signals {
-            #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler"),
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                int: signal(SignalKind::interrupt()).expect("installing a SIGINT handler"),
+                term: signal(SignalKind::terminate()).expect("installing a SIGTERM handler"),
+            }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
 
     async fn next(&mut self) {
         #[cfg(unix)]
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
+            _ = self.int.recv() => {},
             _ = self.term.recv() => {},
         }
         #[cfg(not(unix))]
