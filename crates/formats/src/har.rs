@@ -1,8 +1,10 @@
-//! HAR 1.2 export (<http://www.softwareishard.com/blog/har-12-spec/>).
+//! HAR 1.2 export and import (<http://www.softwareishard.com/blog/har-12-spec/>).
 //!
 //! [`write_har`] streams a whole log, one entry at a time; [`entry`] maps one
-//! exchange. The entry is the request as forwarded (after rules) and the
-//! response as received; bodies are decoded from their `Content-Encoding`.
+//! exchange; [`read_har`] reads a log back: ours, or one written by Chrome,
+//! Firefox or mitmproxy (the import's choices are listed in `har/import.rs`).
+//! The entry is the request as forwarded (after rules) and the response as
+//! received; bodies are decoded from their `Content-Encoding`.
 //!
 //! Choices the spec leaves open, in one place:
 //!
@@ -34,6 +36,9 @@
 //!   that apply.
 
 mod cookies;
+mod import;
+
+pub use import::read_har;
 
 use std::borrow::Cow;
 use std::io::Write;

@@ -5,44 +5,21 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::node;
 
 use interpose_formats::har::write_har;
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
-}
-
 fn run_validator(files: &[&Path]) -> Output {
-    let root = repo_root();
-    let script = root.join("tools/validate-har.js");
-    assert!(
-        root.join("tools/node_modules/har-validator").is_dir(),
-        "tools/node_modules is missing: run `npm ci --prefix tools` in {} (needs Node.js and npm)",
-        root.display()
-    );
-    Command::new("node")
-        .arg(&script)
-        .args(files)
-        .current_dir(&root)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not run `node {}`: {e}; install Node.js",
-                script.display()
-            )
-        })
+    node::require_package("har-validator");
+    let args: Vec<&dyn AsRef<std::ffi::OsStr>> = files.iter().map(|f| f as _).collect();
+    node::node("tools/validate-har.js", &args)
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    node::report(out)
 }
 
 fn write_every_kind(dir: &Path) -> PathBuf {

@@ -1,5 +1,8 @@
-//! Exchanges shared by the HAR tests: one of every kind the export handles.
+//! Exchanges shared by the format tests: one of every kind the exports
+//! handle; and, in [`node`], running the Node tools that check them.
 #![allow(dead_code)]
+
+pub mod node;
 
 use std::io::Write;
 
