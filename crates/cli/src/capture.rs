@@ -81,7 +81,17 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
             ..config
         };
 
-        let proxy = Proxy::bind(args.listen, config, issuer, sink).await?;
+        let proxy = match Proxy::bind(args.listen, config, issuer, sink).await {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                // It never listened: end the session rather than leave it
+                // looking like a capture that is still running.
+                if let Some((store, session, _, _)) = &recording {
+                    let _ = store.end_session(*session, 0);
+                }
+                return Err(e.into());
+            }
+        };
         let addr = proxy.local_addr();
         // Handlers go in before the banner: a client (or a script) may send
         // SIGTERM as soon as it reads "listening on", and until a handler is

@@ -46,6 +46,21 @@ fn listening_on_a_port_in_use_fails_naming_the_address() {
     let addr = taken.local_addr().unwrap().to_string();
     let out = data.run_failing_capture(&["--listen", &addr]);
     assert_fails_naming(&out, &[&addr]);
+    assert_no_session_running(&data);
+}
+
+/// A capture that failed to start must not look like one still running in
+/// `history sessions`.
+fn assert_no_session_running(data: &DataDir) {
+    let running: Vec<_> = data
+        .sessions()
+        .into_iter()
+        .filter(|s| s["ended_at_us"].is_null())
+        .collect();
+    assert!(
+        running.is_empty(),
+        "a run that never listened left sessions running: {running:#?}"
+    );
 }
 
 #[test]
@@ -68,6 +83,7 @@ fn a_missing_upstream_ca_file_fails_at_start_naming_the_file() {
         missing.to_str().unwrap(),
     ]);
     assert_fails_naming(&out, &[missing.to_str().unwrap()]);
+    assert_no_session_running(&data);
 }
 
 #[test]
