@@ -98,6 +98,9 @@ fn http1(shared: &Shared) -> hyper::server::conn::http1::Builder {
     b.timer(TokioTimer::new())
         .header_read_timeout(shared.config.client_timeout)
         .max_buf_size(MAX_HEAD)
+        // max_buf_size alone is a soft limit: a head that arrives in one
+        // read is parsed whole, however long.
+        .max_header_size(MAX_HEAD)
         .preserve_header_case(true)
         .keep_alive(true);
     b
