@@ -13,6 +13,7 @@
 
 mod error;
 mod forward;
+mod framing;
 mod hop;
 mod server;
 mod sniff;

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{error_response, ProxyError};
 use crate::forward::{self, Target};
+use crate::framing;
 use crate::sniff::{classify, TunnelKind};
 use crate::upstream::{ProxyBody, Upstream};
 use crate::{ProxyConfig, Sink};
@@ -112,11 +113,16 @@ async fn serve_client<I>(shared: Arc<Shared>, io: TokioIo<I>, client: SocketAddr
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (io, requests) = framing::watch(io.into_inner(), true);
+    let io = TokioIo::new(io);
     let svc_shared = shared.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = svc_shared.clone();
+        let ambiguous = requests.next_is_ambiguous();
         async move {
-            if req.method() == http::Method::CONNECT {
+            if ambiguous {
+                Ok(error_response(StatusCode::BAD_REQUEST, framing::AMBIGUOUS))
+            } else if req.method() == http::Method::CONNECT {
                 Ok::<_, std::convert::Infallible>(connect(shared, client, req).await)
             } else {
                 Ok(forward::handle(shared, client, None, req).await)
@@ -291,12 +297,18 @@ async fn serve_tunnel<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (io, requests) = framing::watch(io.into_inner(), !h2);
+    let io = TokioIo::new(io);
     let target = Arc::new(target);
     let svc_shared = shared.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = svc_shared.clone();
         let target = target.clone();
+        let ambiguous = requests.next_is_ambiguous();
         async move {
+            if ambiguous {
+                return Ok(error_response(StatusCode::BAD_REQUEST, framing::AMBIGUOUS));
+            }
             Ok::<_, std::convert::Infallible>(
                 forward::handle(shared, client, Some(target), req).await,
             )
