@@ -57,7 +57,7 @@ impl<B> Tee<B> {
 impl<B> Body for Tee<B>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: std::error::Error + 'static,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -77,7 +77,7 @@ where
                 }
             }
             Poll::Ready(Some(Err(e))) => {
-                let msg = e.to_string();
+                let msg = with_causes(e);
                 self.finish(false, Some(msg));
             }
             Poll::Ready(None) => self.finish(true, None),
@@ -93,6 +93,22 @@ where
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// "error reading a body from connection: unexpected end of file": hyper's
+/// own message is vague, the cause is what tells the user what happened.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        cause = c.source();
+    }
+    msg
 }
 
 impl<B> Drop for Tee<B> {
