@@ -8,7 +8,12 @@ use support::Harness;
 async fn an_absolute_form_http_get_is_forwarded_and_captured() {
     let origin = Origin::http().await;
     let mut proxy = Harness::start().await;
-    let resp = proxy.client().get(origin.url("/hello")).send().await.unwrap();
+    let resp = proxy
+        .client()
+        .get(origin.url("/hello"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "hello from origin");
     let ex = proxy.next_exchange().await;
