@@ -68,6 +68,16 @@ impl BodyCapture {
         }
     }
 
+    /// Reserves room for a body of `expected` bytes (its Content-Length),
+    /// up to the cap, so a kept body is allocated once instead of by
+    /// doubling (which briefly costs up to twice the cap).
+    pub fn reserve(&mut self, expected: u64) {
+        if self.omitted.is_none() {
+            let want = expected.min(self.cap as u64) as usize;
+            self.kept.reserve_exact(want.saturating_sub(self.kept.len()));
+        }
+    }
+
     pub fn push(&mut self, chunk: &[u8]) {
         self.size += chunk.len() as u64;
         if self.omitted.is_none() {
@@ -165,6 +175,16 @@ mod tests {
         assert_eq!(body.bytes, b"abcd");
         assert_eq!(body.size, 8);
         assert!(body.truncated);
+    }
+
+    #[test]
+    fn reserving_from_content_length_never_goes_past_the_cap() {
+        let mut c = BodyCapture::new(1024);
+        c.reserve(100 * 1024 * 1024);
+        assert!(c.kept.capacity() >= 1024 && c.kept.capacity() < 2048);
+        let mut small = BodyCapture::new(1024);
+        small.reserve(10);
+        assert!(small.kept.capacity() < 1024);
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub struct Tee<B> {
 }
 
 impl<B: Body> Tee<B> {
-    pub fn new(inner: B, capture: BodyCapture) -> (Self, oneshot::Receiver<TeeOutcome>) {
+    pub fn new(inner: B, mut capture: BodyCapture) -> (Self, oneshot::Receiver<TeeOutcome>) {
+        if let Some(len) = inner.size_hint().exact() {
+            capture.reserve(len);
+        }
         let (tx, rx) = oneshot::channel();
         let tee = Tee {
             empty: inner.is_end_stream(),
