@@ -74,7 +74,8 @@ impl BodyCapture {
     pub fn reserve(&mut self, expected: u64) {
         if self.omitted.is_none() {
             let want = expected.min(self.cap as u64) as usize;
-            self.kept.reserve_exact(want.saturating_sub(self.kept.len()));
+            self.kept
+                .reserve_exact(want.saturating_sub(self.kept.len()));
         }
     }
 
