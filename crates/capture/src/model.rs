@@ -216,6 +216,10 @@ pub struct Session {
     pub detail: String,
     /// Exchanges whose record was dropped because the store fell behind.
     pub dropped: u64,
+    /// The collection this session saved into (`--save-to collection:NAME`),
+    /// if any.
+    #[serde(default)]
+    pub collection: Option<String>,
 }
 
 /// A session with its counts, as `history sessions` shows it.

@@ -23,6 +23,7 @@ pub fn run(data: &DataDir, cmd: HistoryCommand) -> anyhow::Result<()> {
                 session,
                 limit,
                 newest_first: true,
+                ..Query::default()
             })?;
             rows.reverse();
             if json {

@@ -5,7 +5,9 @@
 //! user_version`), the single batched writer that the capture path records
 //! into without ever waiting ([`spawn_writer`], [`Recorder`], [`Writer`]),
 //! and the read queries that views need ([`Store`], [`Query`],
-//! [`ExchangeSummary`]). It hands [`Exchange`]s back to views exactly as they
+//! [`ExchangeSummary`], session [`Breakdown`]s), collections (named groups
+//! of sessions, [`Collection`]) and the cookie jar that captured
+//! `Set-Cookie` headers fill ([`StoredCookie`]). It hands [`Exchange`]s back to views exactly as they
 //! were recorded: bodies are the bytes as sent, plus their encoding.
 //!
 //! It never touches sockets or output formats: the proxy feeds it, and
@@ -13,6 +15,9 @@
 //!
 //! [`Exchange`]: interpose_capture::Exchange
 
+mod breakdown;
+mod collections;
+mod cookies;
 mod error;
 mod rows;
 mod schema;
@@ -21,7 +26,12 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v2;
 
+pub use breakdown::{Breakdown, NO_CONTENT_TYPE, NO_STATUS};
+pub use collections::{Collection, CollectionSummary};
+pub use cookies::StoredCookie;
 pub use error::StoreError;
 pub use schema::SCHEMA_VERSION;
 pub use store::{ExchangeSummary, Query, Store};

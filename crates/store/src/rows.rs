@@ -50,6 +50,20 @@ pub(crate) const EXCHANGE_COLUMNS: &str = "e.id, e.session_id, e.started_at_us, 
     (SELECT bytes FROM bodies WHERE exchange_id = e.id AND part = 0),
     (SELECT bytes FROM bodies WHERE exchange_id = e.id AND part = 1)";
 
+/// [`EXCHANGE_COLUMNS`] with the two body columns `NULL`: everything but
+/// the bytes of the bodies.
+pub(crate) const EXCHANGE_COLUMNS_WITHOUT_BODIES: &str =
+    "e.id, e.session_id, e.started_at_us, e.client_addr,
+    e.method, e.url, e.request_http_version, e.request_headers,
+    e.request_body_size, e.request_body_truncated, e.request_body_omitted,
+    e.request_body_encoding,
+    e.status, e.reason, e.response_http_version, e.response_headers,
+    e.response_body_size, e.response_body_truncated, e.response_body_omitted,
+    e.response_body_encoding,
+    e.timing_connect, e.timing_tls, e.timing_send, e.timing_wait, e.timing_receive,
+    e.error, e.rules, e.route, e.websocket,
+    NULL, NULL";
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

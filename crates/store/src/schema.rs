@@ -85,8 +85,58 @@ CREATE TABLE bodies (
 );
 "#;
 
+/// Version 2: collections, and the cookie jar.
+///
+/// A collection is a named group of sessions: a `capture --save-to
+/// collection:NAME` run is a session whose `collection_id` is that
+/// collection, and a later run with the same name adds another session to
+/// it. Its exchanges stay in the history like any other (one store, one
+/// list); deleting a collection leaves its sessions and exchanges in the
+/// history (`ON DELETE SET NULL`). `organize_by` is the `--organize-by`
+/// spelling (`none`, `domain`, `endpoint`, `domain,endpoint`); the store
+/// keeps it as given and the views interpret it.
+///
+/// The jar holds one row per (domain, path, name), as RFC 6265 keys
+/// cookies; see `interpose_capture::set_cookie_action` for the rules that
+/// fill it. `exchange_id` is the exchange whose `Set-Cookie` last stored the
+/// cookie; like `exchanges.session_id` it is not a foreign key, so `history
+/// clear` leaves the jar alone.
+const V2: &str = r#"
+CREATE TABLE collections (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT    NOT NULL UNIQUE,
+    organize_by   TEXT    NOT NULL DEFAULT 'none',
+    created_at_us INTEGER NOT NULL
+);
+
+ALTER TABLE sessions
+    ADD COLUMN collection_id INTEGER REFERENCES collections (id) ON DELETE SET NULL;
+
+CREATE INDEX sessions_collection_id ON sessions (collection_id);
+
+CREATE TABLE cookies (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- lower-case, no leading dot
+    domain        TEXT    NOT NULL,
+    path          TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    value         TEXT    NOT NULL,
+    -- Unix microseconds; NULL: a session cookie
+    expires_at_us INTEGER,
+    secure        INTEGER NOT NULL,
+    http_only     INTEGER NOT NULL,
+    -- 'Strict', 'Lax', 'None' or NULL
+    same_site     TEXT,
+    host_only     INTEGER NOT NULL,
+    created_at_us INTEGER NOT NULL,
+    last_seen_us  INTEGER NOT NULL,
+    exchange_id   INTEGER,
+    UNIQUE (domain, path, name)
+);
+"#;
+
 /// The migrations, in order; entry `i` takes the store to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use interpose_capture::{Exchange, Session, SessionSummary};
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
 
-use crate::rows::{self, EXCHANGE_COLUMNS, SUMMARY_COLUMNS};
+use crate::rows::{self, EXCHANGE_COLUMNS, EXCHANGE_COLUMNS_WITHOUT_BODIES, SUMMARY_COLUMNS};
 use crate::schema;
 use crate::StoreError;
 
@@ -19,21 +19,38 @@ use crate::StoreError;
 pub struct Query {
     /// Only this session's exchanges.
     pub session: Option<i64>,
+    /// Only exchanges of sessions saved to this collection (its id).
+    pub collection: Option<i64>,
     pub limit: Option<usize>,
     pub newest_first: bool,
 }
 
 impl Query {
-    /// ` WHERE ... ORDER BY ... LIMIT ?1`, with the session as `?2` if any.
-    /// `table` is the prefix of the columns (`""` or `"e."`).
-    fn clauses(&self, table: &str) -> String {
-        let filter = if self.session.is_some() {
-            format!(" WHERE {table}session_id = ?2")
-        } else {
+    /// `SELECT columns FROM from WHERE ... ORDER BY ... LIMIT ?1` and its
+    /// parameters. `table` is the prefix of the columns (`""` or `"e."`).
+    fn select(&self, columns: &str, from: &str, table: &str) -> (String, Vec<i64>) {
+        let mut params = vec![self.limit_param()];
+        let mut filters = Vec::new();
+        if let Some(session) = self.session {
+            params.push(session);
+            filters.push(format!("{table}session_id = ?{}", params.len()));
+        }
+        if let Some(collection) = self.collection {
+            params.push(collection);
+            filters.push(format!(
+                "{table}session_id IN (SELECT id FROM sessions WHERE collection_id = ?{})",
+                params.len()
+            ));
+        }
+        let filter = if filters.is_empty() {
             String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
         };
         let order = if self.newest_first { "DESC" } else { "ASC" };
-        format!("{filter} ORDER BY {table}id {order} LIMIT ?1")
+        let sql =
+            format!("SELECT {columns} FROM {from}{filter} ORDER BY {table}id {order} LIMIT ?1");
+        (sql, params)
     }
 
     /// SQLite reads a negative LIMIT as "no limit".
@@ -66,10 +83,31 @@ pub struct ExchangeSummary {
     pub content_type: Option<String>,
 }
 
+impl ExchangeSummary {
+    /// The list line of a full exchange (for lists filtered in memory).
+    pub fn of(ex: &Exchange) -> ExchangeSummary {
+        let response = ex.response.as_ref();
+        ExchangeSummary {
+            id: ex.id.unwrap_or(0),
+            session_id: ex.session_id,
+            started_at_us: ex.started_at_us,
+            method: ex.request.method.clone(),
+            url: ex.request.url.clone(),
+            status: response.map(|r| r.status),
+            response_size: response.map_or(0, |r| r.body.size),
+            request_size: ex.request.body.size,
+            duration_ms: ex.timings.total(),
+            error: ex.error.clone(),
+            websocket: ex.websocket,
+            content_type: ex.response_content_type().filter(|c| !c.is_empty()),
+        }
+    }
+}
+
 /// A read/write connection to the store.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
 }
 
 impl std::fmt::Debug for Store {
@@ -112,13 +150,38 @@ impl Store {
 
     /// Starts a session (one `capture` run, one import...) now; returns its id.
     pub fn begin_session(&self, source: &str, detail: &str) -> Result<i64, StoreError> {
+        self.begin_session_in(source, detail, None)
+    }
+
+    /// [`Store::begin_session`], saving into the collection with this id
+    /// (see [`Store::open_collection`]) when given.
+    pub fn begin_session_in(
+        &self,
+        source: &str,
+        detail: &str,
+        collection: Option<i64>,
+    ) -> Result<i64, StoreError> {
         self.conn
             .execute(
-                "INSERT INTO sessions (started_at_us, source, detail) VALUES (?1, ?2, ?3)",
-                params![now_us(), source, detail],
+                "INSERT INTO sessions (started_at_us, source, detail, collection_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![now_us(), source, detail, collection],
             )
             .map_err(StoreError::sql(&self.path, "start a session"))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Replaces what a session says it listened on or read from (e.g. the
+    /// address actually bound, once the port asked for was 0). A session
+    /// that no longer exists is not an error.
+    pub fn set_session_detail(&self, id: i64, detail: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE sessions SET detail = ?1 WHERE id = ?2",
+                params![detail, id],
+            )
+            .map_err(StoreError::sql(&self.path, "update a session"))?;
+        Ok(())
     }
 
     /// Marks a session ended now, with the number of records it dropped.
@@ -163,14 +226,11 @@ impl Store {
 
     /// Summaries (no headers, no bodies) of the exchanges `q` selects.
     pub fn summaries(&self, q: &Query) -> Result<Vec<ExchangeSummary>, StoreError> {
-        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM exchanges{}", q.clauses(""));
+        let (sql, params) = q.select(SUMMARY_COLUMNS, "exchanges", "");
         let err = StoreError::sql(&self.path, "list exchanges");
         let result = (|| {
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = match q.session {
-                Some(s) => stmt.query_map(params![q.limit_param(), s], rows::summary_from_row)?,
-                None => stmt.query_map(params![q.limit_param()], rows::summary_from_row)?,
-            };
+            let rows = stmt.query_map(params_from_iter(params), rows::summary_from_row)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })();
         result.map_err(err)
@@ -178,21 +238,37 @@ impl Store {
 
     /// Full exchanges, bodies included, that `q` selects.
     pub fn exchanges(&self, q: &Query) -> Result<Vec<Exchange>, StoreError> {
-        let sql = format!(
-            "SELECT {EXCHANGE_COLUMNS} FROM exchanges e{}",
-            q.clauses("e.")
-        );
+        let mut all = Vec::new();
+        self.for_each_exchange(q, true, |ex| all.push(ex))?;
+        Ok(all)
+    }
+
+    /// Calls `f` with each exchange `q` selects, one at a time, so a caller
+    /// that keeps few of them never holds them all. Without `with_bodies`
+    /// the bodies' bytes are left empty (sizes and flags are still there),
+    /// and the blobs are not read at all.
+    pub fn for_each_exchange(
+        &self,
+        q: &Query,
+        with_bodies: bool,
+        mut f: impl FnMut(Exchange),
+    ) -> Result<(), StoreError> {
+        let columns = if with_bodies {
+            EXCHANGE_COLUMNS
+        } else {
+            EXCHANGE_COLUMNS_WITHOUT_BODIES
+        };
+        let (sql, params) = q.select(columns, "exchanges e", "e.");
         let err = StoreError::sql(&self.path, "read exchanges");
-        let raw = (|| {
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = match q.session {
-                Some(s) => stmt.query_map(params![q.limit_param(), s], rows::exchange_from_row)?,
-                None => stmt.query_map(params![q.limit_param()], rows::exchange_from_row)?,
-            };
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })()
-        .map_err(err)?;
-        raw.into_iter().map(|r| r.finish(&self.path)).collect()
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(err)?;
+        let rows = stmt
+            .query_map(params_from_iter(params), rows::exchange_from_row)
+            .map_err(StoreError::sql(&self.path, "read exchanges"))?;
+        for raw in rows {
+            let raw = raw.map_err(StoreError::sql(&self.path, "read exchanges"))?;
+            f(raw.finish(&self.path)?);
+        }
+        Ok(())
     }
 
     /// One exchange, bodies included; `None` if there is no such id.
@@ -230,6 +306,7 @@ impl Store {
         let result = (|| {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT s.id, s.started_at_us, s.ended_at_us, s.source, s.detail, s.dropped,
+                        (SELECT name FROM collections WHERE id = s.collection_id),
                         COUNT(e.id),
                         COALESCE(SUM(e.request_body_size + COALESCE(e.response_body_size, 0)), 0)
                  FROM sessions s LEFT JOIN exchanges e ON e.session_id = s.id
@@ -244,9 +321,10 @@ impl Store {
                         source: row.get(3)?,
                         detail: row.get(4)?,
                         dropped: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
+                        collection: row.get(6)?,
                     },
-                    exchanges: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
-                    bytes: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+                    exchanges: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+                    bytes: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()

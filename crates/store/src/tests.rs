@@ -7,11 +7,11 @@ use rusqlite::Connection;
 use crate::schema::MIGRATIONS;
 use crate::{spawn_writer, Query, Store, StoreError, SCHEMA_VERSION};
 
-fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+pub(crate) fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("data").join("interpose.db")
 }
 
-fn simple(session_id: i64, url: &str) -> Exchange {
+pub(crate) fn simple(session_id: i64, url: &str) -> Exchange {
     Exchange {
         id: None,
         session_id,
@@ -48,7 +48,7 @@ fn simple(session_id: i64, url: &str) -> Exchange {
 /// Every field set, with the awkward cases: duplicate headers out of
 /// alphabetical order, binary and gzip bodies, truncation, media omission,
 /// phases that did not happen.
-fn full() -> Exchange {
+pub(crate) fn full() -> Exchange {
     let gzip_bytes = vec![0x1f, 0x8b, 0x08, 0x00, 0x00, 0xff, 0x00, 0x7f, 0x80];
     Exchange {
         id: None,
@@ -105,7 +105,7 @@ fn full() -> Exchange {
     }
 }
 
-fn error_only() -> Exchange {
+pub(crate) fn error_only() -> Exchange {
     Exchange {
         id: None,
         session_id: 7,
@@ -519,6 +519,7 @@ fn summaries_honour_limit_order_and_session() {
             session: Some(2),
             limit: Some(2),
             newest_first: true,
+            ..Query::default()
         }),
         [ids[9], ids[7]]
     );

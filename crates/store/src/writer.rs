@@ -6,7 +6,8 @@
 //! The thread takes one message (waiting), then whatever else is already
 //! queued (up to [`BATCH`]), writes them in one transaction and commits, so a
 //! completed exchange is on disk, and visible to other processes, as soon as
-//! the writer gets to it.
+//! the writer gets to it. The `Set-Cookie` headers of the batch's responses
+//! go into the cookie jar in the same transaction.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use interpose_capture::Exchange;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::mpsc::{self, error::TryRecvError, error::TrySendError};
 
-use crate::{rows, schema, StoreError};
+use crate::{cookies, rows, schema, StoreError};
 
 /// Most exchanges written in one transaction.
 const BATCH: usize = 512;
@@ -262,5 +263,6 @@ fn run(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Message>, share
 fn write_batch(conn: &mut Connection, batch: &mut [Exchange]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     rows::insert_all(&tx, batch.iter_mut())?;
+    cookies::apply_response_cookies(&tx, batch.iter())?;
     tx.commit()
 }
