@@ -31,8 +31,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{ConnectError, ProxyError};
+pub use interpose_tls::UpstreamTls;
 pub use sniff::{classify, TunnelKind};
-pub use upstream::UpstreamTls;
 
 /// Where finished exchanges go. Called once per exchange, from the proxy's
 /// tasks: it must not block (the CLI's sink does a `try_send`).

@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,10 +18,9 @@ use http_body_util::combinators::BoxBody;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
+use interpose_tls::UpstreamTls;
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -32,95 +30,15 @@ use crate::error::{BoxError, ConnectError, ConnectFailure};
 /// The body type the proxy sends upstream and back to clients.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
-/// How origin certificates are checked.
-#[derive(Debug, Clone, Default)]
-pub struct UpstreamTls {
-    /// Extra PEM files of trusted roots (`--upstream-ca`).
-    pub extra_roots: Vec<PathBuf>,
-    /// Accept any origin certificate (`--insecure-upstream`).
-    pub insecure: bool,
-}
-
-/// System bundles, in the order distributions put them.
-const SYSTEM_BUNDLES: [&str; 5] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-];
-
-/// Roots: the system's, plus `SSL_CERT_FILE`, plus `--upstream-ca` files.
-/// Falls back to the Mozilla set built in when the system has none.
-pub fn root_store(tls: &UpstreamTls) -> Result<RootCertStore, crate::ProxyError> {
-    let mut roots = RootCertStore::empty();
-    let system = SYSTEM_BUNDLES
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file());
-    match system {
-        Some(path) => {
-            add_pem_file(&mut roots, &path).ok();
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
-        }
-    }
-    if roots.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
-        let path = PathBuf::from(file);
-        add_pem_file(&mut roots, &path).map_err(|reason| crate::ProxyError::Roots {
-            path: path.clone(),
-            reason: format!("{reason} (named by SSL_CERT_FILE)"),
-        })?;
-    }
-    for path in &tls.extra_roots {
-        add_pem_file(&mut roots, path).map_err(|reason| crate::ProxyError::Roots {
-            path: path.clone(),
-            reason,
-        })?;
-    }
-    Ok(roots)
-}
-
-fn add_pem_file(roots: &mut RootCertStore, path: &PathBuf) -> Result<(), String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| e.to_string())?
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    if certs.is_empty() {
-        return Err("no PEM certificates in it".into());
-    }
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err("none of its certificates could be used as a root".into());
-    }
-    Ok(())
-}
-
+/// A client config for origins over interpose-tls's upstream roots.
 pub fn client_config(
     tls: &UpstreamTls,
     alpn: &[&[u8]],
 ) -> Result<Arc<ClientConfig>, crate::ProxyError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("the aws-lc-rs provider supports the default protocol versions");
-    let mut config = if tls.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
-        builder
-            .with_root_certificates(root_store(tls)?)
-            .with_no_client_auth()
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
+    interpose_tls::roots::client_config(tls, alpn).map_err(|e| crate::ProxyError::Roots {
+        path: e.path,
+        reason: e.reason,
+    })
 }
 
 /// Set-up times of a fresh upstream connection. Attached to every response
@@ -415,55 +333,5 @@ impl Upstream {
             client_h1: build(h1),
             connector: both,
         })
-    }
-}
-
-/// `--insecure-upstream`: still checks signatures so the handshake is sound,
-/// but trusts any certificate.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -7,8 +7,10 @@
 //!
 //! **Hands on:** [`rustls::ServerConfig`]s, one per `(host, ALPN offer)`, ready for the
 //! `proxy` crate to accept a client's TLS handshake with; the CA certificate (PEM and
-//! DER) for the `ca` commands and the web UI's download page; and [`trust_help`], the
-//! per-platform steps to trust the CA.
+//! DER) for the `ca` commands and the web UI's download page; [`trust_help`], the
+//! per-platform steps to trust the CA; and the *upstream* trust ([`roots`]): the roots
+//! the proxy and `send` check origins (and `https://` proxies) against, and the client
+//! configs built on them.
 //!
 //! **Never does:** open sockets, dial upstream, or decide *whether* to intercept. It
 //! also never shells out to `openssl`: every certificate is made with `rcgen`.
@@ -19,9 +21,11 @@
 mod ca;
 mod error;
 mod leaf;
+pub mod roots;
 mod trust;
 
 pub use ca::{CertificateAuthority, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::TlsError;
 pub use leaf::LeafIssuer;
+pub use roots::{RootsError, UpstreamTls};
 pub use trust::trust_help;
