@@ -6,8 +6,8 @@
 //!   certificates for `localhost`, `127.0.0.1`, `::1` and any extra names.
 //! - [`Origin`]: an HTTP origin (plain: HTTP/1.1 and h2c prior knowledge; or TLS with ALPN per
 //!   [`Protocols`]) serving a fixed set of routes (`/hello`, `/echo`, `/json`, `/gzip`,
-//!   `/bytes/N`, `/image`, `/status/CODE`, `/slow/MS`, `/reset`, `/sse`, `/ws`) and recording
-//!   every request it sees.
+//!   `/bytes/N`, `/image`, `/status/CODE`, `/slow/MS`, `/reset`, `/sse`, `/ws`,
+//!   `/set-cookie?c=...`, `/typed/...?type=...`) and recording every request it sees.
 //! - [`BannerServer`]: a TCP server that speaks first, then echoes (opaque tunnel tests).
 //! - [`closed_port`]: a loopback port nobody listens on ("connection refused" tests).
 //! - [`proxied_client`]: a reqwest client that goes through a given proxy and trusts only the
@@ -432,6 +432,8 @@ async fn handle(
         },
         (true, ["reset"]) => reset_response(),
         (true, ["sse"]) => sse_response(),
+        (true, ["set-cookie"]) => set_cookie_response(parts.uri.query().unwrap_or("")),
+        (true, ["typed", ..]) => typed_response(parts.uri.query().unwrap_or("")),
         (true, ["ws"]) if is_websocket_upgrade(&parts.headers) => {
             websocket_response(parts, state.shutdown.clone())
         }
@@ -495,6 +497,61 @@ fn status_response(code: &str) -> Response<RespBody> {
             .expect("response");
     }
     text(status, "text/plain", format!("status {}", status.as_u16()))
+}
+
+/// The percent-decoded values of query parameter `name`, in order (`+` stays `+`).
+fn query_values(query: &str, name: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `/set-cookie?c=VALUE&c=VALUE`: one `Set-Cookie: VALUE` header per `c` (percent-decoded), in
+/// order; body `cookies set`.
+fn set_cookie_response(query: &str) -> Response<RespBody> {
+    let mut resp = text(StatusCode::OK, "text/plain", "cookies set");
+    for value in query_values(query, "c") {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// `/typed/ANY/PATH?type=CONTENT-TYPE`: 200 with that `Content-Type` (percent-decoded), or with
+/// no `Content-Type` at all when `type` is absent; body `typed`.
+fn typed_response(query: &str) -> Response<RespBody> {
+    let mut builder = Response::builder().status(StatusCode::OK);
+    if let Some(t) = query_values(query, "type").pop() {
+        builder = builder.header(header::CONTENT_TYPE, t);
+    }
+    builder.body(full("typed")).expect("response")
 }
 
 /// The deterministic `/bytes/N` pattern: byte `i` is `((i * 31 + 7) % 251) as u8`, for

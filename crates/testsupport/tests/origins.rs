@@ -297,3 +297,44 @@ async fn proxied_client_sends_everything_to_the_proxy() {
     assert_eq!(seen[0].uri, url);
     assert_eq!(seen[1].uri, "http://example.invalid/json");
 }
+
+#[tokio::test]
+async fn set_cookie_sends_one_header_per_c_parameter_in_order() {
+    let origin = Origin::http().await;
+    let resp = direct_client(None)
+        .build()
+        .unwrap()
+        .get(origin.url("/set-cookie?c=a%3D1%3B%20Path%3D%2F&c=b%3D2&other=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookies: Vec<&str> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies, ["a=1; Path=/", "b=2"]);
+}
+
+#[tokio::test]
+async fn typed_answers_with_the_content_type_asked_for_or_none() {
+    let origin = Origin::http().await;
+    let client = direct_client(None).build().unwrap();
+    let resp = client
+        .get(origin.url("/typed/app.js?type=text%2Fcss%3B%20charset%3Dutf-8"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/css; charset=utf-8");
+    let resp = client
+        .get(origin.url("/typed/static/logo.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("content-type").is_none());
+    assert_eq!(resp.text().await.unwrap(), "typed");
+}
