@@ -120,6 +120,21 @@ impl FromStr for Organize {
     }
 }
 
+/// The folder path of `ex` in a collection organized by `organize`,
+/// outermost first: `[]`, `["api.test:8080"]`, `["/v1/items"]` or
+/// `["api.test:8080", "/v1/items"]`.
+pub fn folders(ex: &Exchange, organize: Organize) -> Vec<String> {
+    let url = UrlParts::parse(&ex.request.url);
+    let mut path = Vec::with_capacity(2);
+    if organize.by_domain() {
+        path.push(url.domain());
+    }
+    if organize.by_endpoint() {
+        path.push(url.path_or_root().to_string());
+    }
+    path
+}
+
 /// Writes the collection named `name` holding `exchanges` to `out`, as
 /// [`collection`] builds it, mapping one exchange at a time. `out` is
 /// buffered here and flushed before returning.
@@ -203,13 +218,9 @@ impl<'a> Document<'a> {
             if ex.websocket {
                 continue;
             }
-            let url = UrlParts::parse(&ex.request.url);
             let mut folder = &mut root;
-            if organize.by_domain() {
-                folder = folder.child(url.domain());
-            }
-            if organize.by_endpoint() {
-                folder = folder.child(url.path_or_root().to_string());
+            for name in folders(ex, organize) {
+                folder = folder.child(name);
             }
             folder.nodes.push(Node::Item(i));
         }
