@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use interpose_formats::postman::Organize;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +34,40 @@ pub enum Command {
     History(HistoryCommand),
     /// Write captured exchanges to a file format other tools open.
     Export(ExportArgs),
+    /// Bring exchanges recorded elsewhere into the history.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Collections: captures saved with `capture --save-to collection:NAME`.
+    #[command(subcommand)]
+    Collections(CollectionsCommand),
+    /// The cookie jar that captured Set-Cookie headers fill.
+    #[command(subcommand)]
+    Cookies(CookiesCommand),
+}
+
+/// `--save-to`: where a capture run's exchanges go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveTo {
+    History,
+    /// A named collection (created if missing; a later run adds to it).
+    Collection(String),
+}
+
+fn parse_save_to(s: &str) -> Result<SaveTo, String> {
+    if s == "history" {
+        return Ok(SaveTo::History);
+    }
+    match s.strip_prefix("collection:") {
+        Some(name) if !name.trim().is_empty() => Ok(SaveTo::Collection(name.trim().to_string())),
+        Some(_) => Err("collection: needs a name, e.g. --save-to collection:shop-api".into()),
+        None => Err(format!(
+            "{s:?} is not a place to save to: use history or collection:NAME"
+        )),
+    }
+}
+
+fn parse_organize(s: &str) -> Result<Organize, String> {
+    s.parse::<Organize>().map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +109,46 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub no_capture: bool,
 
+    /// Where exchanges go: the history, or also a named collection
+    /// (created if missing; a later run adds to it).
+    #[arg(
+        long,
+        default_value = "history",
+        value_name = "history|collection:NAME",
+        value_parser = parse_save_to
+    )]
+    pub save_to: SaveTo,
+
+    /// Folders of the collection: a folder per domain, per endpoint (path
+    /// without query), or endpoint folders inside domain folders. Needs
+    /// --save-to collection:NAME; stored on the collection.
+    #[arg(long, value_name = "domain|endpoint|domain,endpoint", value_parser = parse_organize)]
+    pub organize_by: Option<Organize>,
+
+    /// Record only URLs containing PAT (case-insensitive), or matching
+    /// /REGEX/ (/REGEX/i ignores case). Repeatable: any one is enough.
+    #[arg(long = "include-url", value_name = "PAT")]
+    pub include_url: Vec<String>,
+
+    /// Do not record URLs containing PAT or matching /REGEX/. Repeatable;
+    /// wins over --include-url.
+    #[arg(long = "exclude-url", value_name = "PAT")]
+    pub exclude_url: Vec<String>,
+
+    /// Record only these request methods (comma-separated, repeatable).
+    #[arg(long, value_name = "GET,POST,...")]
+    pub methods: Vec<String>,
+
+    /// Do not record images, JavaScript and CSS (by response content type,
+    /// else by the URL's extension).
+    #[arg(long)]
+    pub exclude_assets: bool,
+
+    /// Record only responses with these status codes or classes
+    /// (comma-separated, repeatable).
+    #[arg(long, value_name = "2xx,404,...")]
+    pub status: Vec<String>,
+
     /// Seconds a client may take to send a request head, and may stay idle
     /// between requests.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
@@ -109,6 +184,10 @@ pub enum HistoryCommand {
         /// Only exchanges of this session.
         #[arg(long, value_name = "ID")]
         session: Option<i64>,
+        /// Only exchanges matching EXPR: ~d domain, ~m METHOD, ~u regex,
+        /// ~c CODE, ~t regex, ~h regex, ~b regex, with !, &, | and ( ).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
     },
     /// Show one exchange: headers and decoded bodies.
     Show {
@@ -116,7 +195,8 @@ pub enum HistoryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List capture sessions.
+    /// List capture sessions, with what each is made of (methods,
+    /// domains, content types, status codes).
     Sessions {
         #[arg(long)]
         json: bool,
@@ -127,19 +207,69 @@ pub enum HistoryCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// HAR 1.2 (browsers' devtools, HAR viewers).
     Har,
+    /// Postman Collection v2.1 (Postman, newman).
+    Postman,
+    /// One curl command per exchange.
+    Curl,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: ExportFormat,
+    /// Only the exchanges of this collection.
+    #[arg(long, value_name = "NAME", conflicts_with = "session")]
+    pub collection: Option<String>,
     /// Only exchanges of this session.
     #[arg(long, value_name = "ID")]
     pub session: Option<i64>,
+    /// Postman folders (default: the collection's own organization, else
+    /// none).
+    #[arg(long, value_name = "domain|endpoint|domain,endpoint|none", value_parser = parse_organize)]
+    pub organize_by: Option<Organize>,
     /// Write here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// A HAR 1.2 file (Chrome or Firefox devtools, mitmproxy, interpose),
+    /// as a new session with source `import`.
+    Har { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollectionsCommand {
+    /// Every collection with its organization and counts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A collection's requests, in its folders.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a collection; its exchanges stay in the history.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CookiesCommand {
+    /// Cookies in the jar that have not expired.
+    List {
+        /// Only cookies of this domain and its subdomains.
+        #[arg(long, value_name = "D")]
+        domain: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Empty the jar.
+    Clear,
 }
 
 /// Parses `16MiB`, `512KiB`, `1MB`, `100` (bytes).
@@ -176,6 +306,18 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn save_to_is_history_or_a_named_collection() {
+        assert_eq!(parse_save_to("history"), Ok(SaveTo::History));
+        assert_eq!(
+            parse_save_to("collection:shop api"),
+            Ok(SaveTo::Collection("shop api".into()))
+        );
+        assert!(parse_save_to("collection:").is_err());
+        assert!(parse_save_to("collection: ").is_err());
+        assert!(parse_save_to("elsewhere").is_err());
     }
 
     #[test]

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use interpose_capture::{BodyPolicy, Exchange};
+use interpose_capture::{BodyPolicy, CaptureFilter, CaptureFilterSpec, Exchange};
+use interpose_formats::postman::Organize;
 use interpose_proxy::{Proxy, ProxyConfig, Sink, UpstreamTls};
 use interpose_store::{spawn_writer, Store};
 use interpose_tls::{CertificateAuthority, LeafIssuer};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::CaptureArgs;
+use crate::args::{CaptureArgs, SaveTo};
 use crate::output::exchange_line;
 use crate::DataDir;
 
@@ -24,6 +25,20 @@ const STORE_QUEUE: usize = 8192;
 const LEAF_CACHE: u64 = 1000;
 
 pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
+    // Every option is checked before anything is created or listened on.
+    let filter = CaptureFilter::new(&CaptureFilterSpec {
+        include_url: args.include_url.clone(),
+        exclude_url: args.exclude_url.clone(),
+        methods: args.methods.clone(),
+        exclude_assets: args.exclude_assets,
+        status: args.status.clone(),
+    })?;
+    if let (Some(organize), SaveTo::History) = (args.organize_by, &args.save_to) {
+        anyhow::bail!(
+            "--organize-by {organize} organizes a collection, and this capture saves to the \
+             history only; add --save-to collection:NAME"
+        );
+    }
     let ignore_hosts = args
         .ignore_hosts
         .iter()
@@ -61,15 +76,34 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
             None
         } else {
             let store = Store::open(&data.db_path())?;
-            let session = store.begin_session("proxy", &args.listen.to_string())?;
+            let collection = match &args.save_to {
+                SaveTo::History => None,
+                SaveTo::Collection(name) => {
+                    let (collection, created) =
+                        store.open_collection(name, args.organize_by.map(Organize::as_str))?;
+                    Some((collection, created))
+                }
+            };
+            let session = store.begin_session_in(
+                "proxy",
+                &args.listen.to_string(),
+                collection.as_ref().map(|(c, _)| c.id),
+            )?;
             let (recorder, writer) = spawn_writer(&data.db_path(), STORE_QUEUE)?;
-            Some((store, session, recorder, writer))
+            Some((store, session, recorder, writer, collection))
         };
         let printer = (!args.quiet).then(Printer::start);
-        let sink: Option<Sink> = recording.as_ref().map(|(_, _, recorder, _)| {
+        let filter = Arc::new(filter);
+        let sink: Option<Sink> = recording.as_ref().map(|(_, _, recorder, _, _)| {
             let recorder = recorder.clone();
             let printer = printer.clone();
+            let filter = Arc::clone(&filter);
             Arc::new(move |exchange: Exchange| {
+                // Filters limit what is recorded; the exchange was forwarded
+                // in full whatever they say.
+                if !filter.keeps(&exchange) {
+                    return;
+                }
                 if let Some(p) = &printer {
                     p.line(exchange_line(&exchange));
                 }
@@ -86,13 +120,17 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
             Err(e) => {
                 // It never listened: end the session rather than leave it
                 // looking like a capture that is still running.
-                if let Some((store, session, _, _)) = &recording {
+                if let Some((store, session, _, _, _)) = &recording {
                     let _ = store.end_session(*session, 0);
                 }
                 return Err(e.into());
             }
         };
         let addr = proxy.local_addr();
+        if let Some((store, session, _, _, _)) = &recording {
+            // The session says where it really listened (not port 0).
+            store.set_session_detail(*session, &addr.to_string())?;
+        }
         // Handlers go in before the banner: a client (or a script) may send
         // SIGTERM as soon as it reads "listening on", and until a handler is
         // installed that signal kills the process without a flush.
@@ -103,12 +141,23 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
             ca.created_now(),
             recording.as_ref().map(|r| r.1),
         );
+        if let Some((_, _, _, _, Some((collection, created)))) = &recording {
+            println!(
+                "Saving to {} collection {:?} (organized by {}); also in the history",
+                if *created { "new" } else { "existing" },
+                collection.name,
+                collection.organize_by
+            );
+        }
+        if !filter.is_empty() {
+            println!("{}", describe_filters(&args));
+        }
 
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(signals, shutdown.clone()));
         proxy.run(shutdown).await;
 
-        if let Some((store, session, recorder, writer)) = recording {
+        if let Some((store, session, recorder, writer, _)) = recording {
             let stats = writer.finish()?;
             let dropped = recorder.dropped();
             store.end_session(session, dropped)?;
@@ -129,6 +178,30 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
     // Tunnels still open past the grace period are cut here.
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(())
+}
+
+/// One line saying which capture filters are on.
+fn describe_filters(args: &CaptureArgs) -> String {
+    let mut parts = Vec::new();
+    for p in &args.include_url {
+        parts.push(format!("--include-url {p}"));
+    }
+    for p in &args.exclude_url {
+        parts.push(format!("--exclude-url {p}"));
+    }
+    if !args.methods.is_empty() {
+        parts.push(format!("--methods {}", args.methods.join(",")));
+    }
+    if args.exclude_assets {
+        parts.push("--exclude-assets".into());
+    }
+    if !args.status.is_empty() {
+        parts.push(format!("--status {}", args.status.join(",")));
+    }
+    format!(
+        "Recording only what passes {} (everything is still forwarded)",
+        parts.join(" ")
+    )
 }
 
 fn banner(

@@ -1,12 +1,12 @@
-//! `interpose history ...` and `interpose export`: views over the store.
+//! `interpose history ...`: views over the store.
 
 use std::io::Write;
 
 use anyhow::Context;
-use interpose_capture::{decode_body, header_value, Body, Header};
-use interpose_store::{Query, Store};
+use interpose_capture::{decode_body, header_value, Body, Header, SearchExpr};
+use interpose_store::{ExchangeSummary, Query, Store};
 
-use crate::args::{ExportArgs, ExportFormat, HistoryCommand};
+use crate::args::HistoryCommand;
 use crate::output;
 use crate::DataDir;
 
@@ -18,51 +18,39 @@ pub fn run(data: &DataDir, cmd: HistoryCommand) -> anyhow::Result<()> {
             json,
             limit,
             session,
+            filter,
         } => {
-            let mut rows = store.summaries(&Query {
-                session,
-                limit,
-                newest_first: true,
-                ..Query::default()
-            })?;
-            rows.reverse();
+            let filtering = filter.is_some();
+            let rows = match filter {
+                None => {
+                    let mut rows = store.summaries(&Query {
+                        session,
+                        limit,
+                        newest_first: true,
+                        ..Query::default()
+                    })?;
+                    rows.reverse();
+                    rows
+                }
+                Some(filter) => filtered(&store, session, limit, &filter)?,
+            };
             if json {
                 serde_json::to_writer_pretty(&mut out, &rows)?;
                 writeln!(out)?;
                 return Ok(());
             }
             if rows.is_empty() {
-                writeln!(
-                    out,
-                    "no exchanges yet: run `interpose capture` and send traffic through it"
-                )?;
+                if filtering {
+                    writeln!(out, "no exchanges match the filter")?;
+                } else {
+                    writeln!(
+                        out,
+                        "no exchanges yet: run `interpose capture` and send traffic through it"
+                    )?;
+                }
                 return Ok(());
             }
-            writeln!(
-                out,
-                "{:>6}  {:<19}  {:<7} {:>6}  {:<30} {:<40} {:>9} {:>8}",
-                "ID", "TIME (UTC)", "METHOD", "STATUS", "HOST", "PATH", "SIZE", "DURATION"
-            )?;
-            for row in rows {
-                let (host, path) = split_host_path(&row.url);
-                let status = match (row.status, row.websocket) {
-                    (Some(s), true) => format!("{s} ws"),
-                    (Some(s), false) => s.to_string(),
-                    (None, _) => "ERR".into(),
-                };
-                writeln!(
-                    out,
-                    "{:>6}  {:<19}  {:<7} {:>6}  {:<30} {:<40} {:>9} {:>8}",
-                    row.id,
-                    output::timestamp(row.started_at_us),
-                    row.method,
-                    status,
-                    truncate(host, 30),
-                    truncate(path, 40),
-                    output::size(row.response_size),
-                    output::duration(row.duration_ms),
-                )?;
-            }
+            output::write_exchange_table(&mut out, &rows)?;
         }
         HistoryCommand::Show { id, json } => {
             let ex = store.get(id)?.with_context(|| {
@@ -107,9 +95,28 @@ pub fn run(data: &DataDir, cmd: HistoryCommand) -> anyhow::Result<()> {
         }
         HistoryCommand::Sessions { json } => {
             let sessions = store.sessions()?;
+            let mut breakdowns = store.session_breakdowns()?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &sessions)?;
+                let list: Vec<serde_json::Value> = sessions
+                    .iter()
+                    .map(|s| {
+                        let mut v = serde_json::to_value(s).expect("a session serializes");
+                        v["breakdown"] = serde_json::to_value(
+                            breakdowns.remove(&s.session.id).unwrap_or_default(),
+                        )
+                        .expect("a breakdown serializes");
+                        v
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &list)?;
                 writeln!(out)?;
+                return Ok(());
+            }
+            if sessions.is_empty() {
+                writeln!(
+                    out,
+                    "no sessions yet: each `interpose capture` run (or `import har`) is one"
+                )?;
                 return Ok(());
             }
             writeln!(
@@ -122,6 +129,13 @@ pub fn run(data: &DataDir, cmd: HistoryCommand) -> anyhow::Result<()> {
                     || "running".to_string(),
                     |end| output::duration((end - s.session.started_at_us) as f64 / 1000.0),
                 );
+                let mut detail = s.session.detail.clone();
+                if let Some(collection) = &s.session.collection {
+                    detail.push_str(&format!(" → collection {collection}"));
+                }
+                if s.session.dropped > 0 {
+                    detail.push_str(&format!(" ({} not recorded)", s.session.dropped));
+                }
                 writeln!(
                     out,
                     "{:>4}  {:<19}  {:>9}  {:<7} {:>9} {:>10}  {}",
@@ -131,8 +145,18 @@ pub fn run(data: &DataDir, cmd: HistoryCommand) -> anyhow::Result<()> {
                     s.session.source,
                     s.exchanges,
                     output::size(s.bytes),
-                    s.session.detail
+                    detail
                 )?;
+                if let Some(b) = breakdowns.remove(&s.session.id) {
+                    for (label, counts) in [
+                        ("methods", &b.methods),
+                        ("domains", &b.domains),
+                        ("types", &b.content_types),
+                        ("statuses", &b.statuses),
+                    ] {
+                        writeln!(out, "      {label:<9} {}", output::top_counts(counts, 4))?;
+                    }
+                }
             }
         }
         HistoryCommand::Clear => {
@@ -143,37 +167,34 @@ pub fn run(data: &DataDir, cmd: HistoryCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn export(data: &DataDir, args: ExportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&data.db_path())?;
-    let exchanges = store.exchanges(&Query {
-        session: args.session,
-        ..Query::default()
+/// `history list --filter EXPR`: the exchanges of `session` (or all) that
+/// match, oldest first, the last `limit` of them. Bodies are read only when
+/// the expression looks at them (`~b`).
+fn filtered(
+    store: &Store,
+    session: Option<i64>,
+    limit: Option<usize>,
+    filter: &str,
+) -> anyhow::Result<Vec<ExchangeSummary>> {
+    let expr = SearchExpr::parse(filter).map_err(|e| {
+        let rendered = e.render(filter);
+        let indented: Vec<String> = rendered.lines().map(|l| format!("  {l}")).collect();
+        anyhow::anyhow!("invalid --filter expression:\n{}", indented.join("\n"))
     })?;
-    let version = env!("CARGO_PKG_VERSION");
-    match (args.format, args.output) {
-        (ExportFormat::Har, Some(path)) => {
-            // Write beside the target and rename, so a failed export never
-            // leaves half a file where a good one was.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-            let tmp = path.with_extension("har.tmp");
-            let file = std::fs::File::create(&tmp).with_context(|| {
-                format!(
-                    "cannot create {} (does the folder {} exist?)",
-                    tmp.display(),
-                    dir.map_or_else(|| ".".into(), |d| d.display().to_string())
-                )
-            })?;
-            let count = exchanges.len();
-            interpose_formats::har::write_har(file, exchanges, version)?;
-            std::fs::rename(&tmp, &path)
-                .with_context(|| format!("cannot move the export into {}", path.display()))?;
-            eprintln!("wrote {count} entries to {}", path.display());
+    let mut rows = std::collections::VecDeque::new();
+    let q = Query {
+        session,
+        ..Query::default()
+    };
+    store.for_each_exchange(&q, expr.needs_bodies(), |ex| {
+        if expr.matches(&ex) {
+            rows.push_back(ExchangeSummary::of(&ex));
+            if limit.is_some_and(|n| rows.len() > n) {
+                rows.pop_front();
+            }
         }
-        (ExportFormat::Har, None) => {
-            interpose_formats::har::write_har(std::io::stdout().lock(), exchanges, version)?;
-        }
-    }
-    Ok(())
+    })?;
+    Ok(rows.into())
 }
 
 fn write_headers(out: &mut impl Write, headers: &[Header]) -> std::io::Result<()> {
@@ -233,21 +254,4 @@ fn write_body(out: &mut impl Write, body: &Body, headers: &[Header]) -> std::io:
         )?;
     }
     Ok(())
-}
-
-fn split_host_path(url: &str) -> (&str, &str) {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let cut: String = s.chars().take(max - 1).collect();
-        format!("{cut}…")
-    }
 }

@@ -5,6 +5,9 @@
 mod args;
 mod ca;
 mod capture;
+mod collections;
+mod cookies;
+mod export;
 mod history;
 mod output;
 
@@ -41,7 +44,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Capture(args) => capture::run(&data, args),
         Command::Ca(cmd) => ca::run(&data, cmd),
         Command::History(cmd) => history::run(&data, cmd),
-        Command::Export(args) => history::export(&data, args),
+        Command::Export(args) => export::export(&data, args),
+        Command::Import(cmd) => export::import(&data, cmd),
+        Command::Collections(cmd) => collections::run(&data, cmd),
+        Command::Cookies(cmd) => cookies::run(&data, cmd),
     }
     .map(|()| ExitCode::SUCCESS)
 }

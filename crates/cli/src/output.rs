@@ -1,7 +1,11 @@
 //! How exchanges look on a terminal: one line per exchange (like mitmdump),
 //! sizes and durations people read at a glance.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+
 use interpose_capture::Exchange;
+use interpose_store::ExchangeSummary;
 use time::OffsetDateTime;
 
 /// `1.2 KiB`, `340 B`, `5.0 MiB`.
@@ -76,6 +80,75 @@ pub fn exchange_line(ex: &Exchange) -> String {
     line
 }
 
+/// The `history list` table: one line per exchange.
+pub fn write_exchange_table(out: &mut impl Write, rows: &[ExchangeSummary]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:>6}  {:<19}  {:<7} {:>6}  {:<30} {:<40} {:>9} {:>8}",
+        "ID", "TIME (UTC)", "METHOD", "STATUS", "HOST", "PATH", "SIZE", "DURATION"
+    )?;
+    for row in rows {
+        let (host, path) = split_host_path(&row.url);
+        writeln!(
+            out,
+            "{:>6}  {:<19}  {:<7} {:>6}  {:<30} {:<40} {:>9} {:>8}",
+            row.id,
+            timestamp(row.started_at_us),
+            row.method,
+            status(row),
+            truncate(host, 30),
+            truncate(path, 40),
+            size(row.response_size),
+            duration(row.duration_ms),
+        )?;
+    }
+    Ok(())
+}
+
+/// `200`, `101 ws`, or `ERR` when no response came.
+pub fn status(row: &ExchangeSummary) -> String {
+    match (row.status, row.websocket) {
+        (Some(s), true) => format!("{s} ws"),
+        (Some(s), false) => s.to_string(),
+        (None, _) => "ERR".into(),
+    }
+}
+
+/// The largest counts first (ties by name), at most `n`, then how many
+/// more: `GET 12, POST 3, +2 more`.
+pub fn top_counts(counts: &BTreeMap<String, u64>, n: usize) -> String {
+    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let mut parts: Vec<String> = sorted
+        .iter()
+        .take(n)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if sorted.len() > n {
+        parts.push(format!("+{} more", sorted.len() - n));
+    }
+    parts.join(", ")
+}
+
+/// `http://host:port/path?q` → (`host:port`, `/path?q`).
+pub fn split_host_path(url: &str) -> (&str, &str) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    }
+}
+
+/// At most `max` characters, the last one `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +164,17 @@ mod tests {
     fn durations_switch_to_seconds_past_one() {
         assert_eq!(duration(12.4), "12ms");
         assert_eq!(duration(1250.0), "1.25s");
+    }
+
+    #[test]
+    fn top_counts_put_the_largest_first_and_say_how_many_more() {
+        let counts: BTreeMap<String, u64> = [("a", 1), ("b", 5), ("c", 5), ("d", 2), ("e", 1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(top_counts(&counts, 3), "b 5, c 5, d 2, +2 more");
+        assert_eq!(top_counts(&counts, 5), "b 5, c 5, d 2, a 1, e 1");
+        assert_eq!(top_counts(&BTreeMap::new(), 3), "");
     }
 
     #[test]

@@ -2,37 +2,10 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use interpose_testsupport::{closed_port, Origin, Protocols, TestCa};
-use support::DataDir;
-
-/// Runs `node tools/validate-har.js FILE` (har-validator). Never skips: a
-/// missing install fails the test with the command that fixes it.
-fn validate_har(file: &Path) {
-    let root = support::workspace_root();
-    let tools = root.join("tools");
-    assert!(
-        tools.join("node_modules").join("har-validator").is_dir(),
-        "har-validator is not installed: run `npm ci --prefix tools` in {}",
-        root.display()
-    );
-    let out = Command::new("node")
-        .arg(tools.join("validate-har.js"))
-        .arg(file)
-        .current_dir(&root)
-        .output()
-        .expect("run node (is Node.js installed?)");
-    assert!(
-        out.status.success(),
-        "har-validator rejects {}:\n{}{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::{validate_har, DataDir};
 
 fn entry<'a>(entries: &'a [serde_json::Value], url: &str) -> &'a serde_json::Value {
     let found: Vec<_> = entries

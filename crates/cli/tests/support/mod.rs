@@ -491,3 +491,76 @@ pub fn workspace_root() -> PathBuf {
 pub fn rows_with_url<'a>(rows: &'a [serde_json::Value], url: &str) -> Vec<&'a serde_json::Value> {
     rows.iter().filter(|r| r["url"] == url).collect()
 }
+
+/// Fails the test, saying how to install it, unless the Node package is in
+/// `tools/node_modules` (`npm ci --prefix tools`). Never a skip.
+pub fn require_node_package(package: &str) {
+    let root = workspace_root();
+    assert!(
+        root.join("tools/node_modules").join(package).is_dir(),
+        "tools/node_modules/{package} is missing: run npm ci --prefix tools in {} \
+         (needs Node.js and npm)",
+        root.display()
+    );
+}
+
+/// `node SCRIPT ARGS...` from the workspace root; `script` is relative to
+/// it (`tools/check-postman.js`). Blocking: call it through
+/// [`node_async`] while an in-process origin must keep answering.
+pub fn node(script: &str, args: &[String]) -> Output {
+    let root = workspace_root();
+    Command::new("node")
+        .arg(root.join(script))
+        .args(args)
+        .current_dir(&root)
+        .output()
+        .unwrap_or_else(|e| panic!("could not run `node {script}`: {e}; install Node.js"))
+}
+
+/// [`node`] off the async runtime, so origins in this process keep
+/// answering while Node talks to them.
+pub async fn node_async(script: &'static str, args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || node(script, &args))
+        .await
+        .expect("node task")
+}
+
+/// Exit status and both streams of a finished command, for messages.
+pub fn report(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Checks `file` with `node tools/validate-har.js` (har-validator); fails
+/// the test with its report if it is not valid HAR 1.2.
+pub fn validate_har(file: &Path) {
+    require_node_package("har-validator");
+    let out = node("tools/validate-har.js", &[file.display().to_string()]);
+    assert!(
+        out.status.success(),
+        "har-validator rejects {}:\n{}",
+        file.display(),
+        report(&out)
+    );
+}
+
+/// Stops a capture with SIGTERM (which flushes the store) and fails the
+/// test unless it exits 0 within 15 s.
+pub fn stop_capture(capture: &mut Capture) {
+    let status = capture.stop(Signal::TERM, Duration::from_secs(15));
+    assert!(
+        status.success(),
+        "capture did not stop cleanly ({status:?}):\n{}",
+        capture.stderr()
+    );
+}
+
+/// The stdout of a command that must succeed, or a failure with both streams.
+pub fn stdout_of(out: &Output, what: &str) -> String {
+    assert!(out.status.success(), "{what} failed:\n{}", report(out));
+    String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")
+}
