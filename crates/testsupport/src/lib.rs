@@ -12,6 +12,9 @@
 //! - [`closed_port`]: a loopback port nobody listens on ("connection refused" tests).
 //! - [`proxied_client`]: a reqwest client that goes through a given proxy and trusts only the
 //!   given roots.
+//! - [`ParentProxy`]: a real HTTP forward proxy (absolute-form and `CONNECT`, optionally
+//!   requiring Basic credentials, optionally over TLS) recording what passed through it; and
+//!   [`Socks5Proxy`] (no auth or username/password) recording the targets it was asked for.
 //!
 //! Servers stop when their handle is dropped: the accept task is aborted and every connection
 //! (and WebSocket) task spawned for it ends too.
@@ -761,4 +764,429 @@ pub fn proxied_client(proxy_url: &str, roots_pem: &[&str]) -> reqwest::Client {
         .tls_certs_only(roots)
         .build()
         .expect("build proxied reqwest client")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream proxies: ParentProxy (HTTP forward proxy) and Socks5Proxy
+// ---------------------------------------------------------------------------------------------
+
+/// One request a [`ParentProxy`] received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxiedRequest {
+    pub method: String,
+    /// `host:port` for `CONNECT`; the absolute URL for forwarded requests.
+    pub target: String,
+    /// The decoded `user:password` of a `Proxy-Authorization: Basic` header, if one came.
+    pub credentials: Option<String>,
+    /// The proxy let it through (no credentials needed, or the right ones given).
+    pub allowed: bool,
+}
+
+struct ParentState {
+    auth: Option<String>,
+    requests: Arc<Mutex<Vec<ProxiedRequest>>>,
+    forward: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Incoming,
+    >,
+    shutdown: watch::Receiver<()>,
+}
+
+/// A real HTTP forward proxy on 127.0.0.1, started by a test: absolute-form `http://` requests
+/// are forwarded, `CONNECT` opens a tunnel. Optionally requires Basic credentials (answering
+/// `407` with `Proxy-Authenticate` otherwise) and optionally speaks TLS itself (an `https://`
+/// proxy with a certificate from a [`TestCa`]). Records every request it receives. Stops when
+/// dropped.
+#[derive(Debug)]
+pub struct ParentProxy {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<ProxiedRequest>>>,
+    tls: bool,
+    _guard: ServerGuard,
+}
+
+impl ParentProxy {
+    /// A plain `http://` proxy; `auth` is the `(user, password)` it requires, if any.
+    pub async fn start(auth: Option<(&str, &str)>) -> ParentProxy {
+        Self::start_with(auth, None).await
+    }
+
+    /// An `https://` proxy (TLS to the proxy itself, certificate from `ca` for localhost,
+    /// 127.0.0.1 and ::1, ALPN `http/1.1`).
+    pub async fn start_tls(ca: &TestCa, auth: Option<(&str, &str)>) -> ParentProxy {
+        let config = ca.server_config(&[], &[b"http/1.1"]);
+        Self::start_with(auth, Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn start_with(
+        auth: Option<(&str, &str)>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> ParentProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind parent proxy listener");
+        let addr = listener.local_addr().expect("parent proxy local addr");
+        let (shutdown_tx, shutdown_rx) = watch::channel(());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let forward = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+        let state = Arc::new(ParentState {
+            auth: auth.map(|(user, password)| format!("{user}:{password}")),
+            requests: requests.clone(),
+            forward,
+            shutdown: shutdown_rx,
+        });
+        let is_tls = tls.is_some();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _peer)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let state = state.clone();
+                let tls = tls.clone();
+                spawn_until_shutdown(state.shutdown.clone(), async move {
+                    match tls {
+                        None => serve_proxy(tcp, state).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                serve_proxy(stream, state).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        ParentProxy {
+            addr,
+            requests,
+            tls: is_tls,
+            _guard: ServerGuard {
+                accept,
+                _shutdown: shutdown_tx,
+            },
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` for a TLS proxy.
+    pub fn url(&self) -> String {
+        if self.tls {
+            format!("https://localhost:{}", self.port())
+        } else {
+            format!("http://127.0.0.1:{}", self.port())
+        }
+    }
+
+    /// [`ParentProxy::url`] with `userinfo` (already percent-encoded as needed) before the host.
+    pub fn url_with(&self, userinfo: &str) -> String {
+        let url = self.url();
+        let (scheme, rest) = url.split_once("://").expect("proxy URL has a scheme");
+        format!("{scheme}://{userinfo}@{rest}")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A snapshot of the requests received so far, in order.
+    pub fn seen(&self) -> Vec<ProxiedRequest> {
+        self.requests.lock().expect("requests lock").clone()
+    }
+}
+
+async fn serve_proxy<I>(io: I, state: Arc<ParentState>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| proxy_request(req, state.clone()));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await;
+}
+
+/// The `user:password` in a `Basic` credentials header value.
+fn basic_credentials(value: &HeaderValue) -> Option<String> {
+    use base64::Engine as _;
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    String::from_utf8(decoded).ok()
+}
+
+async fn proxy_request(
+    mut req: Request<Incoming>,
+    state: Arc<ParentState>,
+) -> Result<Response<RespBody>, Infallible> {
+    let credentials = req
+        .headers()
+        .get(header::PROXY_AUTHORIZATION)
+        .and_then(basic_credentials);
+    let allowed = match &state.auth {
+        None => true,
+        Some(expected) => credentials.as_deref() == Some(expected.as_str()),
+    };
+    let connect = req.method() == http::Method::CONNECT;
+    let target = if connect {
+        req.uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    } else {
+        req.uri().to_string()
+    };
+    state
+        .requests
+        .lock()
+        .expect("requests lock")
+        .push(ProxiedRequest {
+            method: req.method().to_string(),
+            target: target.clone(),
+            credentials,
+            allowed,
+        });
+    if !allowed {
+        let mut resp = text(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            "text/plain",
+            "proxy credentials required",
+        );
+        resp.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"testsupport\""),
+        );
+        return Ok(resp);
+    }
+    if connect {
+        let upstream = match TcpStream::connect(target.as_str()).await {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                return Ok(text(
+                    StatusCode::BAD_GATEWAY,
+                    "text/plain",
+                    format!("cannot connect to {target}: {e}"),
+                ))
+            }
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        spawn_until_shutdown(state.shutdown.clone(), async move {
+            if let Ok(upgraded) = on_upgrade.await {
+                let mut upstream = upstream;
+                let _ =
+                    tokio::io::copy_bidirectional(&mut TokioIo::new(upgraded), &mut upstream).await;
+            }
+        });
+        return Ok(Response::new(full(Bytes::new())));
+    }
+    if req.uri().scheme_str() != Some("http") || req.uri().authority().is_none() {
+        return Ok(text(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            format!("not an absolute http:// request: {target}"),
+        ));
+    }
+    req.headers_mut().remove(header::PROXY_AUTHORIZATION);
+    req.headers_mut().remove("proxy-connection");
+    match state.forward.request(req).await {
+        Ok(resp) => Ok(resp.map(|body| body.map_err(BoxError::from).boxed())),
+        Err(e) => Ok(text(
+            StatusCode::BAD_GATEWAY,
+            "text/plain",
+            format!("cannot forward to {target}: {e}"),
+        )),
+    }
+}
+
+/// What a SOCKS5 client asked a [`Socks5Proxy`] to connect to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocksHost {
+    /// A name, resolved by the proxy (the client used remote DNS, `socks5h://`).
+    Name(String),
+    /// An address (the client resolved the name itself, `socks5://`).
+    Ip(std::net::IpAddr),
+}
+
+/// One `CONNECT` a [`Socks5Proxy`] received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocksRequest {
+    pub host: SocksHost,
+    pub port: u16,
+    /// The user name given (RFC 1929), if the client authenticated.
+    pub username: Option<String>,
+}
+
+struct SocksState {
+    auth: Option<(String, String)>,
+    greetings: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<SocksRequest>>>,
+    shutdown: watch::Receiver<()>,
+}
+
+/// A SOCKS5 proxy (RFC 1928, `CONNECT` only) on 127.0.0.1, optionally requiring
+/// username/password authentication (RFC 1929). Records each greeting and each `CONNECT`
+/// target, as a name (remote DNS) or an address. Stops when dropped.
+#[derive(Debug)]
+pub struct Socks5Proxy {
+    pub addr: SocketAddr,
+    greetings: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<SocksRequest>>>,
+    _guard: ServerGuard,
+}
+
+impl Socks5Proxy {
+    /// `auth` is the `(user, password)` it requires, if any.
+    pub async fn start(auth: Option<(&str, &str)>) -> Socks5Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind SOCKS5 listener");
+        let addr = listener.local_addr().expect("SOCKS5 local addr");
+        let (shutdown_tx, shutdown_rx) = watch::channel(());
+        let greetings = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(SocksState {
+            auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            greetings: greetings.clone(),
+            requests: requests.clone(),
+            shutdown: shutdown_rx,
+        });
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _peer)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let state2 = state.clone();
+                spawn_until_shutdown(state.shutdown.clone(), async move {
+                    let _ = serve_socks(tcp, state2).await;
+                });
+            }
+        });
+        Socks5Proxy {
+            addr,
+            greetings,
+            requests,
+            _guard: ServerGuard {
+                accept,
+                _shutdown: shutdown_tx,
+            },
+        }
+    }
+
+    /// `socks5://127.0.0.1:PORT` (local DNS); see [`Socks5Proxy::url_h`].
+    pub fn url(&self) -> String {
+        format!("socks5://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// `socks5h://127.0.0.1:PORT` (remote DNS).
+    pub fn url_h(&self) -> String {
+        format!("socks5h://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// Connections that sent a SOCKS5 greeting (authenticated or not).
+    pub fn greetings(&self) -> usize {
+        self.greetings.load(Ordering::SeqCst)
+    }
+
+    /// The `CONNECT` requests received so far, in order.
+    pub fn seen(&self) -> Vec<SocksRequest> {
+        self.requests.lock().expect("requests lock").clone()
+    }
+}
+
+async fn serve_socks(mut tcp: TcpStream, state: Arc<SocksState>) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = [0u8; 2];
+    tcp.read_exact(&mut head).await?;
+    if head[0] != 5 {
+        return Ok(());
+    }
+    state.greetings.fetch_add(1, Ordering::SeqCst);
+    let mut methods = vec![0u8; head[1] as usize];
+    tcp.read_exact(&mut methods).await?;
+    let mut username = None;
+    match &state.auth {
+        None if methods.contains(&0) => tcp.write_all(&[5, 0]).await?,
+        Some((user, password)) if methods.contains(&2) => {
+            tcp.write_all(&[5, 2]).await?;
+            let mut ver_len = [0u8; 2];
+            tcp.read_exact(&mut ver_len).await?;
+            let mut name = vec![0u8; ver_len[1] as usize];
+            tcp.read_exact(&mut name).await?;
+            let mut plen = [0u8; 1];
+            tcp.read_exact(&mut plen).await?;
+            let mut pass = vec![0u8; plen[0] as usize];
+            tcp.read_exact(&mut pass).await?;
+            let ok = name == user.as_bytes() && pass == password.as_bytes();
+            tcp.write_all(&[1, if ok { 0 } else { 1 }]).await?;
+            if !ok {
+                return Ok(());
+            }
+            username = Some(String::from_utf8_lossy(&name).into_owned());
+        }
+        _ => {
+            tcp.write_all(&[5, 0xff]).await?;
+            return Ok(());
+        }
+    }
+    let mut request = [0u8; 4];
+    tcp.read_exact(&mut request).await?;
+    let host = match request[3] {
+        1 => {
+            let mut ip = [0u8; 4];
+            tcp.read_exact(&mut ip).await?;
+            SocksHost::Ip(std::net::IpAddr::from(ip))
+        }
+        4 => {
+            let mut ip = [0u8; 16];
+            tcp.read_exact(&mut ip).await?;
+            SocksHost::Ip(std::net::IpAddr::from(ip))
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            tcp.read_exact(&mut len).await?;
+            let mut name = vec![0u8; len[0] as usize];
+            tcp.read_exact(&mut name).await?;
+            SocksHost::Name(String::from_utf8_lossy(&name).into_owned())
+        }
+        _ => {
+            tcp.write_all(&[5, 8, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+            return Ok(());
+        }
+    };
+    let mut port = [0u8; 2];
+    tcp.read_exact(&mut port).await?;
+    let port = u16::from_be_bytes(port);
+    state
+        .requests
+        .lock()
+        .expect("requests lock")
+        .push(SocksRequest {
+            host: host.clone(),
+            port,
+            username,
+        });
+    if request[1] != 1 {
+        tcp.write_all(&[5, 7, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+        return Ok(());
+    }
+    let upstream = match &host {
+        SocksHost::Ip(ip) => TcpStream::connect(SocketAddr::new(*ip, port)).await,
+        SocksHost::Name(name) => TcpStream::connect((name.as_str(), port)).await,
+    };
+    let mut upstream = match upstream {
+        Ok(upstream) => upstream,
+        Err(_) => {
+            tcp.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+            return Ok(());
+        }
+    };
+    tcp.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+    tokio::io::copy_bidirectional(&mut tcp, &mut upstream).await?;
+    Ok(())
 }
