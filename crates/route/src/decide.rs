@@ -50,7 +50,7 @@ impl fmt::Display for Scheme {
 /// What is being routed: a scheme, a host and a port. Built from a URL
 /// ([`Target::from_url`]) by `send`/`replay`, or from a request or a
 /// `CONNECT` authority by the capture proxy ([`Target::new`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Target {
     pub scheme: Scheme,
     /// A name or an IP literal; IPv6 with or without brackets.
@@ -157,6 +157,15 @@ impl Route {
 
     pub fn is_direct(&self) -> bool {
         self.proxy.is_none()
+    }
+
+    /// How a request went, for records: `via http://HOST:PORT` or `direct`.
+    /// Never shows credentials.
+    pub fn summary(&self) -> String {
+        match &self.proxy {
+            Some(proxy) => format!("via {}", proxy.without_credentials()),
+            None => "direct".to_owned(),
+        }
     }
 
     /// One line for `interpose route URL`: `URL via http://HOST:PORT
