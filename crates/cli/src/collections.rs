@@ -140,7 +140,7 @@ impl Tree {
     }
 }
 
-/// Folders end in `/`; requests are `ID METHOD STATUS URL`.
+/// Folders end in `/`; requests are `#ID METHOD STATUS URL`.
 fn write_tree(out: &mut impl Write, tree: &Tree, depth: usize) -> std::io::Result<()> {
     let indent = "  ".repeat(depth);
     for node in &tree.nodes {
@@ -151,7 +151,7 @@ fn write_tree(out: &mut impl Write, tree: &Tree, depth: usize) -> std::io::Resul
             }
             Node::Item(row) => writeln!(
                 out,
-                "{indent}{:>6} {:<7} {:>6} {}",
+                "{indent}#{:<6} {:<7} {:<6} {}",
                 row.id,
                 row.method,
                 output::status(row),
