@@ -2,7 +2,8 @@
 //! exchanges, in the spirit of mitmproxy's filter expressions.
 //!
 //! ```text
-//! ~d domain    host is the domain or one of its subdomains
+//! ~d domain    host is the domain or one of its subdomains (an IP address
+//!              only matches itself)
 //! ~m METHOD    request method (case-insensitive)
 //! ~u regex     full URL
 //! ~c CODE      response status code (100-999)
@@ -195,11 +196,9 @@ impl Filter {
         let response = ex.response.as_ref();
         match self {
             Filter::Domain(domain) => {
-                let host = normalize_host(ex.host());
-                host == *domain
-                    || host
-                        .strip_suffix(domain.as_str())
-                        .is_some_and(|rest| rest.ends_with('.'))
+                // An IP address has no subdomains: `~d 0.0.1` is not
+                // 127.0.0.1's parent domain.
+                crate::cookies::domain_matches(&normalize_host(ex.host()), domain)
             }
             Filter::Method(method) => ex.request.method.eq_ignore_ascii_case(method),
             Filter::Url(re) => re.is_match(&ex.request.url),
@@ -630,6 +629,10 @@ mod tests {
         ));
         assert!(is_match("~d example.com", &get("http://example.com/", 200)));
         assert!(is_match("~d ::1", &get("http://[::1]:8080/", 200)));
+        let ip = get("http://127.0.0.1:8080/", 200);
+        assert!(is_match("~d 127.0.0.1", &ip));
+        assert!(!is_match("~d 0.0.1", &ip), "an IP address has no subdomains");
+        assert!(!is_match("~d 1", &ip));
     }
 
     #[test]
