@@ -28,8 +28,11 @@ pub enum ProxyError {
 /// Why a connection to an origin could not be made.
 #[derive(Debug)]
 pub enum ConnectFailure {
-    Dns(String),
-    Io(std::io::Error),
+    /// No route could be decided (a bad proxy URL in the environment, an
+    /// incomplete custom proxy).
+    Route(Box<interpose_route::RouteError>),
+    /// The origin, or the upstream proxy on its route, could not be reached.
+    Dial(Box<interpose_route::dial::DialError>),
     Timeout(Duration),
     Tls(String),
 }
@@ -55,13 +58,8 @@ impl ConnectError {
     fn describe(&self) -> String {
         let target = format!("{}:{}", self.host, self.port);
         match &self.failure {
-            ConnectFailure::Dns(reason) => {
-                format!("cannot resolve {}: {reason}", self.host)
-            }
-            ConnectFailure::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                format!("connection to {target} refused (is the server running on that port?)")
-            }
-            ConnectFailure::Io(e) => format!("cannot connect to {target}: {e}"),
+            ConnectFailure::Route(e) => format!("cannot route to {target}: {e}"),
+            ConnectFailure::Dial(e) => e.to_string(),
             ConnectFailure::Timeout(d) => {
                 format!("timed out after {}s connecting to {target}", d.as_secs())
             }

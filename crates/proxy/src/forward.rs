@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -15,6 +15,8 @@ use interpose_capture::{
     BodyCapture, Exchange, Header, Request as RecordedRequest, Response as RecordedResponse,
     Timings,
 };
+use interpose_route::dial::{forwarded_response_error, proxy_authorization};
+use interpose_route::Scheme;
 use tokio::sync::oneshot;
 
 use crate::error::{describe_upstream, error_response, BoxError};
@@ -48,6 +50,8 @@ struct Pending {
     started: Instant,
     request: RecordedRequest,
     request_body: Option<oneshot::Receiver<TeeOutcome>>,
+    /// `direct` or `via http://HOST:PORT`, once decided.
+    route: Option<String>,
 }
 
 pub async fn handle(
@@ -101,7 +105,50 @@ pub async fn handle(
             body: Default::default(),
         },
         request_body: None,
+        route: None,
     });
+
+    // Which way to the origin: direct or through an upstream proxy.
+    let https = uri.scheme_str() == Some("https");
+    let scheme = if https { Scheme::Https } else { Scheme::Http };
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let route = match shared.upstream.connector.route(scheme, host, port) {
+        Ok(route) => route,
+        Err(e) => {
+            let message = e.to_string();
+            if let Some(p) = pending {
+                shared
+                    .tracker
+                    .spawn(p.finish_without_response(message.clone()));
+            }
+            return error_response(StatusCode::BAD_GATEWAY, &message);
+        }
+    };
+    if let Some(p) = pending.as_mut() {
+        p.route = Some(route.summary());
+    }
+    // Plain http:// through an HTTP proxy goes in absolute-form on the
+    // proxy's connection (upgrades are tunnelled instead): the proxy's
+    // credentials ride on the request. Added after the record was taken,
+    // so they are never stored.
+    let absolute_form = !https
+        && !upgrade
+        && route
+            .proxy
+            .as_ref()
+            .is_some_and(|proxy| !proxy.scheme.is_socks());
+    if absolute_form {
+        let credentials = route.proxy.as_ref().and_then(proxy_authorization);
+        if let Some(value) = credentials.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            parts.headers.insert(header::PROXY_AUTHORIZATION, value);
+        }
+    }
+
     let body: ProxyBody = match pending.as_mut() {
         Some(p) => {
             let (tee, rx) = Tee::new(body, BodyCapture::new(shared.config.bodies.max_body));
@@ -132,6 +179,20 @@ pub async fn handle(
             return error_response(StatusCode::BAD_GATEWAY, &message);
         }
     };
+    if absolute_form {
+        // A 407 on the proxy's connection is the proxy refusing us; passed
+        // on, it would look like interpose itself wanted credentials.
+        if let Some(e) = forwarded_response_error(&route, resp.status().as_u16()) {
+            let message = e.to_string();
+            tracing::debug!("upstream proxy refused {uri}: {message}");
+            if let Some(p) = pending {
+                shared
+                    .tracker
+                    .spawn(p.finish_without_response(message.clone()));
+            }
+            return error_response(StatusCode::BAD_GATEWAY, &message);
+        }
+    }
     let setup = resp
         .extensions()
         .get::<ConnectTimings>()
@@ -212,7 +273,7 @@ impl Pending {
             response,
             error,
             rules: Vec::new(),
-            route: Some("direct".into()),
+            route: self.route,
             websocket: false,
         };
         (self.shared, exchange)

@@ -7,9 +7,12 @@
 //! directions: the record keeps a bounded copy, taken by a tee that never
 //! blocks the traffic.
 //!
-//! Seams for later work: the upstream route decision lives in `upstream`
-//! (today: direct), and every forwarded request passes through
-//! `forward::prepare`, where transformation rules will apply.
+//! Upstream traffic follows the route decision of `interpose-route`
+//! ([`ProxyConfig::route`]: flags > custom proxy in settings > environment >
+//! direct), dialed with `interpose_route::dial`, so a user behind a
+//! corporate proxy can capture; each exchange records the route it took.
+//! Every forwarded request passes through `forward::handle`, where
+//! transformation rules will apply.
 
 mod error;
 mod forward;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use interpose_capture::{BodyPolicy, Exchange};
+pub use interpose_route::RouteConfig;
 use interpose_tls::LeafIssuer;
 use regex::Regex;
 use tokio::net::TcpListener;
@@ -49,6 +53,10 @@ pub struct ProxyConfig {
     /// `host:port`.
     pub ignore_hosts: Vec<Regex>,
     pub upstream_tls: UpstreamTls,
+    /// How traffic reaches origins: directly or through an upstream proxy,
+    /// decided per target (settings, flags, environment). The default
+    /// honours the process environment (`HTTPS_PROXY`, `NO_PROXY`, ...).
+    pub route: RouteConfig,
     /// A client must send a request head within this long, also between
     /// requests on a kept-alive connection.
     pub client_timeout: Duration,
@@ -67,6 +75,7 @@ impl Default for ProxyConfig {
             bodies: BodyPolicy::default(),
             ignore_hosts: Vec::new(),
             upstream_tls: UpstreamTls::default(),
+            route: RouteConfig::default(),
             client_timeout: Duration::from_secs(30),
             sniff_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(10),

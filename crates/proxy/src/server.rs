@@ -46,7 +46,7 @@ impl Shared {
         issuer: LeafIssuer,
         sink: Option<Sink>,
     ) -> Result<Self, ProxyError> {
-        let upstream = Upstream::new(&config.upstream_tls, config.connect_timeout)?;
+        let upstream = Upstream::new(&config)?;
         Ok(Shared {
             config,
             issuer,
@@ -166,8 +166,10 @@ async fn connect(
         .to_string();
     let port = authority.port_u16().unwrap_or(443);
 
+    // Passed-through tunnels follow the route too, so a failure (the
+    // upstream proxy included) is still a 502 that names it.
     let passthrough = if shared.config.ignores(&host, port) {
-        match shared.upstream.connector.tcp(&host, port).await {
+        match shared.upstream.connector.tunnel(&host, port).await {
             Ok(stream) => Some(stream),
             Err(e) => return error_response(StatusCode::BAD_GATEWAY, &e.to_string()),
         }
@@ -237,7 +239,7 @@ where
             let upstream = shared
                 .upstream
                 .connector
-                .tcp(&host, port)
+                .tunnel(&host, port)
                 .await
                 .map_err(io::Error::other)?;
             let (prefix, io) = io.into_parts();
@@ -344,13 +346,10 @@ async fn serve_tunnel<I>(
 
 /// Copies bytes both ways until either side closes; `prefix` (bytes already
 /// read from the client) goes upstream first.
-async fn relay<I>(
-    mut client: I,
-    prefix: Bytes,
-    mut upstream: tokio::net::TcpStream,
-) -> io::Result<()>
+async fn relay<I, U>(mut client: I, prefix: Bytes, mut upstream: U) -> io::Result<()>
 where
     I: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
 {
     if !prefix.is_empty() {
         upstream.write_all(&prefix).await?;

@@ -1,11 +1,15 @@
 //! The upstream side: one pooled HTTP/1.1 + HTTP/2 client to origins, with a
-//! connector that times TCP and TLS set-up and says exactly why a connection
-//! failed. The origin's protocol is negotiated by ALPN, independently of the
-//! client's.
+//! connector that follows the route decision (direct, or through an HTTP(S)
+//! or SOCKS5 proxy, via `interpose_route::dial`), times set-up, and says
+//! exactly why a connection failed. The origin's protocol is negotiated by
+//! ALPN, independently of the client's.
+//!
+//! hyper-util's pool is keyed by scheme and authority. The [`Router`]
+//! remembers each target's decision, so every pooled connection to a target
+//! went the one way the router says: the pool is keyed by (target, route).
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,14 +22,16 @@ use http_body_util::combinators::BoxBody;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use interpose_route::dial::{dial, DialOptions, DialedStream, Mode};
+use interpose_route::{Route, Router, Scheme};
 use interpose_tls::UpstreamTls;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::{BoxError, ConnectError, ConnectFailure};
+use crate::ProxyConfig;
 
 /// The body type the proxy sends upstream and back to clients.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
@@ -58,45 +64,52 @@ impl ConnectTimings {
     }
 }
 
-/// Makes TCP (and TLS for `https`) connections to origins.
+/// Makes connections to origins along their route: TCP (direct, or a
+/// tunnel through a proxy), then TLS for `https`.
 #[derive(Clone)]
 pub struct OriginConnector {
     tls: TlsConnector,
+    router: Arc<Router>,
+    dial: Arc<DialOptions>,
+    /// Tunnel plain-HTTP targets too, instead of absolute-form requests to
+    /// an HTTP proxy: the upgrade pool's connector, since a WebSocket goes
+    /// through an HTTP proxy by `CONNECT`, as browsers send it.
+    tunnel_only: bool,
     connect_timeout: Duration,
 }
 
 impl OriginConnector {
-    pub fn new(config: Arc<ClientConfig>, connect_timeout: Duration) -> Self {
+    fn new(
+        config: Arc<ClientConfig>,
+        router: Arc<Router>,
+        dial: Arc<DialOptions>,
+        tunnel_only: bool,
+    ) -> Self {
         OriginConnector {
             tls: TlsConnector::from(config),
-            connect_timeout,
+            connect_timeout: dial.timeout,
+            router,
+            dial,
+            tunnel_only,
         }
     }
 
-    /// Resolves and connects to `host:port`, trying each address in turn.
-    pub async fn tcp(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
-        let fail = |failure| ConnectError::new(host, port, failure);
-        let lookup = tokio::net::lookup_host((host, port));
-        let addrs: Vec<SocketAddr> = tokio::time::timeout(self.connect_timeout, lookup)
+    /// The route to `host:port` for a request of `scheme`.
+    pub fn route(&self, scheme: Scheme, host: &str, port: u16) -> Result<Route, ConnectError> {
+        let target = interpose_route::Target::new(scheme, host, port);
+        self.router
+            .route(&target)
+            .map_err(|e| ConnectError::new(host, port, ConnectFailure::Route(Box::new(e))))
+    }
+
+    /// A byte stream to `host:port` along its route (a `CONNECT` target:
+    /// routed as `https`), for tunnels that are passed through untouched.
+    pub async fn tunnel(&self, host: &str, port: u16) -> Result<DialedStream, ConnectError> {
+        let route = self.route(Scheme::Https, host, port)?;
+        dial(&route, host, port, Mode::Tunnel, &self.dial)
             .await
-            .map_err(|_| fail(ConnectFailure::Timeout(self.connect_timeout)))?
-            .map_err(|e| fail(ConnectFailure::Dns(e.to_string())))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(fail(ConnectFailure::Dns("no addresses found".into())));
-        }
-        let mut last = None;
-        for addr in addrs {
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    return Ok(stream);
-                }
-                Ok(Err(e)) => last = Some(ConnectFailure::Io(e)),
-                Err(_) => last = Some(ConnectFailure::Timeout(self.connect_timeout)),
-            }
-        }
-        Err(fail(last.expect("at least one address was tried")))
+            .map(|dialed| dialed.stream)
+            .map_err(|e| ConnectError::new(host, port, ConnectFailure::Dial(Box::new(e))))
     }
 
     async fn connect(&self, uri: Uri) -> Result<OriginStream, ConnectError> {
@@ -108,13 +121,22 @@ impl OriginConnector {
             .trim_end_matches(']')
             .to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let started = Instant::now();
-        let tcp = self.tcp(&host, port).await?;
-        let connect_ms = ms(started.elapsed());
+        let scheme = if https { Scheme::Https } else { Scheme::Http };
+        let route = self.route(scheme, &host, port)?;
+        let mode = if https || self.tunnel_only {
+            Mode::Tunnel
+        } else {
+            Mode::HttpRequest
+        };
+        let dialed = dial(&route, &host, port, mode, &self.dial)
+            .await
+            .map_err(|e| ConnectError::new(&host, port, ConnectFailure::Dial(Box::new(e))))?;
+        let connect_ms = ms(dialed.timings.total());
         if !https {
             return Ok(OriginStream {
-                io: TokioIo::new(Io::Plain(tcp)),
+                io: TokioIo::new(Io::Plain(dialed.stream)),
                 h2: false,
+                absolute_form: dialed.absolute_form,
                 timings: timings(connect_ms, None),
             });
         }
@@ -126,7 +148,7 @@ impl OriginConnector {
             )
         })?;
         let tls_started = Instant::now();
-        let handshake = self.tls.connect(name, tcp);
+        let handshake = self.tls.connect(name, dialed.stream);
         let stream = tokio::time::timeout(self.connect_timeout, handshake)
             .await
             .map_err(|_| {
@@ -137,6 +159,7 @@ impl OriginConnector {
         Ok(OriginStream {
             io: TokioIo::new(Io::Tls(Box::new(stream))),
             h2,
+            absolute_form: false,
             timings: timings(connect_ms, Some(ms(tls_started.elapsed()))),
         })
     }
@@ -178,10 +201,11 @@ impl tower_service::Service<Uri> for OriginConnector {
     }
 }
 
-/// A plain or TLS connection to an origin.
+/// A plain or TLS connection to an origin (through any tunnel), or a plain
+/// connection to an HTTP proxy taking absolute-form requests.
 pub enum Io {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(DialedStream),
+    Tls(Box<tokio_rustls::client::TlsStream<DialedStream>>),
 }
 
 impl AsyncRead for Io {
@@ -243,16 +267,20 @@ impl AsyncWrite for Io {
 }
 
 /// What the connector hands hyper: the stream plus what hyper should know
-/// about it (h2 negotiated, set-up timings).
+/// about it (h2 negotiated, absolute-form to a proxy, set-up timings).
 pub struct OriginStream {
     io: TokioIo<Io>,
     h2: bool,
+    /// The stream goes to an HTTP proxy: hyper then sends absolute-form.
+    absolute_form: bool,
     timings: ConnectTimings,
 }
 
 impl Connection for OriginStream {
     fn connected(&self) -> Connected {
-        let connected = Connected::new().extra(self.timings.clone());
+        let connected = Connected::new()
+            .proxy(self.absolute_form)
+            .extra(self.timings.clone());
         if self.h2 {
             connected.negotiated_h2()
         } else {
@@ -304,7 +332,8 @@ impl hyper::rt::Write for OriginStream {
 pub type OriginClient = Client<OriginConnector, ProxyBody>;
 
 /// The pooled client. Upgrades (WebSocket) need HTTP/1.1, so they use a
-/// second pool whose TLS offers only `http/1.1`.
+/// second pool whose TLS offers only `http/1.1` (and which tunnels through
+/// HTTP proxies rather than sending absolute-form).
 pub struct Upstream {
     pub client: OriginClient,
     pub client_h1: OriginClient,
@@ -312,10 +341,22 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(tls: &UpstreamTls, connect_timeout: Duration) -> Result<Self, crate::ProxyError> {
-        let both =
-            OriginConnector::new(client_config(tls, &[b"h2", b"http/1.1"])?, connect_timeout);
-        let h1 = OriginConnector::new(client_config(tls, &[b"http/1.1"])?, connect_timeout);
+    pub fn new(config: &ProxyConfig) -> Result<Self, crate::ProxyError> {
+        let tls: &UpstreamTls = &config.upstream_tls;
+        let router = Arc::new(Router::new(config.route.clone()));
+        // The same trust for https:// proxies as for origins; a CONNECT is
+        // HTTP/1.1.
+        let dial = Arc::new(DialOptions {
+            proxy_tls: Some(client_config(tls, &[b"http/1.1"])?),
+            timeout: config.connect_timeout,
+        });
+        let both = OriginConnector::new(
+            client_config(tls, &[b"h2", b"http/1.1"])?,
+            router.clone(),
+            dial.clone(),
+            false,
+        );
+        let h1 = OriginConnector::new(client_config(tls, &[b"http/1.1"])?, router, dial, true);
         let build = |connector: OriginConnector| {
             Client::builder(TokioExecutor::new())
                 .timer(TokioTimer::new())

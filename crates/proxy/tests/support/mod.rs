@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use interpose_capture::Exchange;
-use interpose_proxy::{Proxy, ProxyConfig, Sink, UpstreamTls};
+use interpose_proxy::{Proxy, ProxyConfig, RouteConfig, Sink, UpstreamTls};
+use interpose_route::Env;
 use interpose_testsupport::TestCa;
 use interpose_tls::{CertificateAuthority, LeafIssuer};
 use tokio::sync::mpsc;
@@ -44,6 +45,12 @@ impl Harness {
             upstream_tls: UpstreamTls {
                 extra_roots: vec![test_ca.write_pem(dir.path())],
                 insecure: false,
+            },
+            // Hermetic: no proxy variables from the environment the tests
+            // run in; chaining tests set their own.
+            route: RouteConfig {
+                env: Env::empty(),
+                ..RouteConfig::default()
             },
             ..ProxyConfig::default()
         };
