@@ -631,7 +631,10 @@ mod tests {
         assert!(is_match("~d ::1", &get("http://[::1]:8080/", 200)));
         let ip = get("http://127.0.0.1:8080/", 200);
         assert!(is_match("~d 127.0.0.1", &ip));
-        assert!(!is_match("~d 0.0.1", &ip), "an IP address has no subdomains");
+        assert!(
+            !is_match("~d 0.0.1", &ip),
+            "an IP address has no subdomains"
+        );
         assert!(!is_match("~d 1", &ip));
     }
 
