@@ -619,11 +619,11 @@ pub(crate) fn parse_url(raw: &str) -> Result<Url, SendError> {
     Ok(url)
 }
 
+/// A user name or password from a URL, percent-decoded (`p%40ss` is `p@ss`).
 fn decode(part: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", part.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn check_content_length(
