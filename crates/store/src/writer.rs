@@ -4,7 +4,7 @@
 //! The proxy's tasks hold [`Recorder`]s and never wait: when the channel is
 //! full the record is dropped and counted, and the client's traffic goes on.
 //! The thread takes one message (waiting), then whatever else is already
-//! queued (up to [`BATCH`]), writes them in one transaction and commits, so a
+//! queued or arrives within [`LINGER`] (up to [`BATCH`]), writes them in one transaction and commits, so a
 //! completed exchange is on disk, and visible to other processes, as soon as
 //! the writer gets to it. The `Set-Cookie` headers of the batch's responses
 //! go into the cookie jar in the same transaction.
@@ -23,6 +23,11 @@ use crate::{cookies, rows, schema, StoreError};
 
 /// Most exchanges written in one transaction.
 const BATCH: usize = 512;
+/// How long a batch waits for company after its first exchange. Committing
+/// whenever the queue is momentarily empty made many tiny transactions under
+/// load (each rewriting the same WAL pages); 25 ms is far inside the promise
+/// that an exchange is visible within a second.
+const LINGER: Duration = Duration::from_millis(25);
 
 enum Message {
     Exchange(Box<Exchange>),
@@ -223,19 +228,11 @@ fn run(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Message>, share
             // Refuse further sends; what is already queued is still written.
             rx.close();
         }
-        let mut empty = false;
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(Message::Exchange(e)) => batch.push(*e),
-                Ok(Message::Finish) => {
-                    finishing = true;
-                    rx.close();
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                    empty = true;
-                    break;
-                }
-            }
+        let first_at = std::time::Instant::now();
+        let mut empty = drain(&mut rx, &mut batch, &mut finishing);
+        if !finishing && batch.len() < BATCH {
+            std::thread::sleep(LINGER.saturating_sub(first_at.elapsed()));
+            empty = drain(&mut rx, &mut batch, &mut finishing);
         }
         if !batch.is_empty() {
             let n = batch.len() as u64;
@@ -258,6 +255,26 @@ fn run(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Message>, share
             return written;
         }
     }
+}
+
+/// Takes what is already queued, up to a full batch, without waiting;
+/// true when the queue ran empty.
+fn drain(
+    rx: &mut mpsc::Receiver<Message>,
+    batch: &mut Vec<Exchange>,
+    finishing: &mut bool,
+) -> bool {
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(Message::Exchange(e)) => batch.push(*e),
+            Ok(Message::Finish) => {
+                *finishing = true;
+                rx.close();
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return true,
+        }
+    }
+    false
 }
 
 fn write_batch(conn: &mut Connection, batch: &mut [Exchange]) -> rusqlite::Result<()> {
