@@ -43,6 +43,119 @@ pub enum Command {
     /// The cookie jar that captured Set-Cookie headers fill.
     #[command(subcommand)]
     Cookies(CookiesCommand),
+    /// Send one request (curl-like), through the current route.
+    Send(SendArgs),
+    /// Send a captured exchange again through the current route.
+    Replay(ReplayArgs),
+    /// Which proxy a URL takes, and which rule decided it.
+    Route(RouteArgs),
+    /// Proxy settings and defaults in DATA/settings.toml.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+/// The route flags `send`, `replay` and `route` share; they beat settings
+/// and the environment.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    /// Use this proxy (http://, https://, socks5://, socks5h://; may
+    /// carry user:pass@).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Credentials for the proxy.
+    #[arg(long, value_name = "U:P")]
+    pub proxy_user: Option<String>,
+    /// Hosts that go direct (comma- or space-separated, NO_PROXY syntax).
+    #[arg(long, value_name = "LIST")]
+    pub proxy_bypass: Option<String>,
+    /// Go direct, whatever settings and the environment say.
+    #[arg(long, conflicts_with = "proxy")]
+    pub no_proxy: bool,
+    /// Ignore the system proxy (HTTP_PROXY and friends).
+    #[arg(long)]
+    pub no_system_proxy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// `[METHOD] URL`: the method defaults to GET, or POST with a body.
+    #[arg(required = true, num_args = 1..=2, value_name = "[METHOD] URL")]
+    pub target: Vec<String>,
+    /// A header, 'Name: value' (repeatable; any header).
+    #[arg(short = 'H', long = "header", value_name = "K: V")]
+    pub headers: Vec<String>,
+    /// The body, or @FILE for a file's contents.
+    #[arg(short = 'd', long = "data", value_name = "BODY|@FILE", conflicts_with_all = ["json", "form"])]
+    pub data: Option<String>,
+    /// A JSON body (sets Content-Type and Accept).
+    #[arg(long, value_name = "BODY", conflicts_with = "form")]
+    pub json: Option<String>,
+    /// A multipart field: name=value or name=@path (repeatable).
+    #[arg(short = 'F', long = "form", value_name = "name=value|name=@path")]
+    pub form: Vec<String>,
+    /// Basic auth.
+    #[arg(long, value_name = "U:P", conflicts_with = "bearer")]
+    pub basic: Option<String>,
+    /// Bearer token auth.
+    #[arg(long, value_name = "TOKEN")]
+    pub bearer: Option<String>,
+    #[command(flatten)]
+    pub options: SendOptions,
+    /// Use the cookie jar's cookies for this URL.
+    #[arg(long)]
+    pub cookies: bool,
+    /// Record the exchange in the history.
+    #[arg(long)]
+    pub save: bool,
+    /// Write the body to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Options `send` and `replay` share.
+#[derive(Debug, Args)]
+pub struct SendOptions {
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Follow redirects.
+    #[arg(long)]
+    pub follow: bool,
+    /// Do not check the target's certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Also trust the CA certificates in this PEM file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Vec<PathBuf>,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The exchange's id (`history list`).
+    pub id: i64,
+    #[command(flatten)]
+    pub options: SendOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    pub url: String,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Every setting (passwords as ***).
+    Show,
+    /// The settings file's path.
+    Path,
+    /// Change one setting.
+    Set { key: String, value: String },
 }
 
 /// `--save-to`: where a capture run's exchanges go.

@@ -10,6 +10,9 @@ mod cookies;
 mod export;
 mod history;
 mod output;
+mod route_cmd;
+mod send;
+mod settings_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +51,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(cmd) => export::import(&data, cmd),
         Command::Collections(cmd) => collections::run(&data, cmd),
         Command::Cookies(cmd) => cookies::run(&data, cmd),
+        Command::Send(args) => send::send(&data, args),
+        Command::Replay(args) => send::replay(&data, args),
+        Command::Route(args) => route_cmd::run(&data, args),
+        Command::Settings(cmd) => settings_cmd::run(&data, cmd),
     }
     .map(|()| ExitCode::SUCCESS)
 }
@@ -78,5 +85,9 @@ impl DataDir {
 
     pub fn db_path(&self) -> PathBuf {
         self.root.join("interpose.db")
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.root.join("settings.toml")
     }
 }
