@@ -93,7 +93,7 @@ pub fn send(data: &DataDir, args: SendArgs) -> anyhow::Result<()> {
         if let Err(e) = &body {
             exchange.error = Some(format!("{e:#}"));
         }
-        store.insert(std::slice::from_mut(&mut exchange))?;
+        store.insert_with_cookies(std::slice::from_mut(&mut exchange))?;
         if let Some(id) = exchange.id {
             eprintln!("saved as exchange {id}");
         }
@@ -125,7 +125,7 @@ pub fn replay(data: &DataDir, args: ReplayArgs) -> anyhow::Result<()> {
     if let Err(e) = &body {
         exchange.error = Some(e.to_string());
     }
-    store.insert(std::slice::from_mut(&mut exchange))?;
+    store.insert_with_cookies(std::slice::from_mut(&mut exchange))?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

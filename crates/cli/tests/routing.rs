@@ -415,3 +415,48 @@ async fn axios_with_its_proxy_option_is_captured_for_http_and_https() {
     }
     support::stop_capture(&mut capture);
 }
+
+// ---------------------------------------------------------------------------
+// send --cookies
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_cookies_uses_the_jar_entries_for_the_host_and_path() {
+    let data = DataDir::new();
+    let origin = Origin::http().await;
+    // sid for every path, scoped for /api only, secure never over http.
+    let set = origin.url(
+        "/set-cookie?c=sid%3Dabc%3B%20Path%3D%2F&c=scoped%3D1%3B%20Path%3D%2Fapi\
+         &c=sec%3Dx%3B%20Path%3D%2F%3B%20Secure",
+    );
+    let out = data.run(&["send", &set, "--save"]);
+    assert!(out.status.success(), "{}", report(&out));
+    let jar = data.run_ok(&["cookies", "list"]);
+    assert!(jar.contains("sid"), "the jar has the cookie: {jar}");
+
+    let cookie_sent = |path: &str, cookies: bool| -> Option<String> {
+        let before = origin.seen().len();
+        let url = origin.url(path);
+        let mut args = vec!["send", url.as_str()];
+        if cookies {
+            args.push("--cookies");
+        }
+        let out = data.run(&args);
+        assert!(out.status.success(), "{}", report(&out));
+        let seen = origin.seen();
+        assert_eq!(seen.len(), before + 1);
+        let last = seen.last().unwrap().clone();
+        last.headers
+            .iter()
+            .find(|(n, _)| n == "cookie")
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        cookie_sent("/echo", false),
+        None,
+        "no jar without --cookies"
+    );
+    assert_eq!(cookie_sent("/echo", true).as_deref(), Some("sid=abc"));
+    let api = cookie_sent("/api/echo", true).unwrap_or_default();
+    assert!(api.contains("sid=abc") && api.contains("scoped=1"), "{api}");
+    assert!(!api.contains("sec=x"), "a Secure cookie over http: {api}");
+}

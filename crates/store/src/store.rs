@@ -207,12 +207,26 @@ impl Store {
     /// Stores the exchanges in one transaction and sets each one's `id`.
     /// Any `id` they already had is ignored: they are stored as new.
     pub fn insert(&mut self, exchanges: &mut [Exchange]) -> Result<(), StoreError> {
+        self.insert_all(exchanges, false)
+    }
+
+    /// [`Store::insert`], and, in the same transaction, the `Set-Cookie`
+    /// headers of their responses applied to the cookie jar as the capture
+    /// writer does (`send --save`, `replay`).
+    pub fn insert_with_cookies(&mut self, exchanges: &mut [Exchange]) -> Result<(), StoreError> {
+        self.insert_all(exchanges, true)
+    }
+
+    fn insert_all(&mut self, exchanges: &mut [Exchange], cookies: bool) -> Result<(), StoreError> {
         let err = StoreError::sql(&self.path, "store exchanges");
         let result = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             rows::insert_all(&tx, exchanges.iter_mut())?;
+            if cookies {
+                crate::cookies::apply_response_cookies(&tx, exchanges.iter())?;
+            }
             tx.commit()
         })();
         if result.is_err() {
