@@ -163,10 +163,13 @@ async fn write_body(
     if let Some(path) = output {
         let mut file = std::fs::File::create(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut progress = Progress::new(response.content_length());
         while let Some(chunk) = response.chunk().await? {
             file.write_all(&chunk)
                 .with_context(|| format!("cannot write {}", path.display()))?;
+            progress.show(response.received());
         }
+        progress.done();
         file.flush()?;
         eprintln!(
             "{} bytes written to {}",
@@ -191,6 +194,54 @@ async fn write_body(
     }
     out.flush()?;
     Ok(())
+}
+
+/// A one-line progress bar on stderr for `--output` downloads of at least
+/// [`Progress::MIN`] bytes, only when stderr is a terminal.
+struct Progress {
+    total: Option<u64>,
+    active: bool,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    const MIN: u64 = 1024 * 1024;
+
+    fn new(total: Option<u64>) -> Progress {
+        Progress {
+            total,
+            active: std::io::stderr().is_terminal() && total.is_none_or(|t| t >= Progress::MIN),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn show(&mut self, received: u64) {
+        if !self.active || self.last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let line = match self.total {
+            Some(total) if total > 0 => {
+                let done = (received.min(total) * 30 / total) as usize;
+                format!(
+                    "[{}{}] {:>3}% {} / {} KiB",
+                    "#".repeat(done),
+                    " ".repeat(30 - done),
+                    received.min(total) * 100 / total,
+                    received / 1024,
+                    total / 1024
+                )
+            }
+            _ => format!("{} KiB", received / 1024),
+        };
+        eprint!("\r{line}");
+    }
+
+    fn done(&self) {
+        if self.active {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
 
 /// A `Cookie` value from the jar's cookies for `url` (RFC 6265 5.4: domain,

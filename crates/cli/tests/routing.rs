@@ -460,3 +460,22 @@ async fn send_cookies_uses_the_jar_entries_for_the_host_and_path() {
     assert!(api.contains("sid=abc") && api.contains("scoped=1"), "{api}");
     assert!(!api.contains("sec=x"), "a Secure cookie over http: {api}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_output_writes_the_body_to_a_file() {
+    let data = DataDir::new();
+    let origin = Origin::http().await;
+    let file = data.path().join("body.bin");
+    let out = data.run(&[
+        "send",
+        &origin.url("/bytes/100000"),
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", report(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK\n"), "{text}");
+    assert!(text.ends_with("\n\n"), "no body on stdout: {text}");
+    let body = std::fs::read(&file).expect("body written");
+    assert_eq!(body, interpose_testsupport::pattern_chunk(0, 100_000));
+}
