@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -14,10 +13,10 @@ use std::time::{Duration, Instant};
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use interpose_route::dial::{dial, DialError, DialOptions, DialedStream, Mode};
+pub(crate) use interpose_route::dial::ConnectTimings;
+use interpose_route::dial::{dial, DialError, DialOptions, Mode, OriginIo as Io};
 use interpose_route::{Route, RouteError, Router, Scheme, Target};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsConnector;
 
 /// Why the connector gave no stream.
@@ -31,21 +30,6 @@ pub(crate) enum ConnectError {
     Tls { authority: String, reason: String },
     #[error("timed out after {}s in the TLS handshake with {authority}", after.as_secs_f64())]
     TlsTimeout { authority: String, after: Duration },
-}
-
-/// Set-up times of a fresh connection; only the first exchange on it
-/// claims them.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectTimings {
-    pub connect_ms: f64,
-    pub tls_ms: Option<f64>,
-    claimed: Arc<AtomicBool>,
-}
-
-impl ConnectTimings {
-    pub fn claim(&self) -> Option<(f64, Option<f64>)> {
-        (!self.claimed.swap(true, Ordering::Relaxed)).then_some((self.connect_ms, self.tls_ms))
-    }
 }
 
 #[derive(Clone)]
@@ -87,7 +71,7 @@ impl RoutedConnector {
                 io: TokioIo::new(Io::Plain(dialed.stream)),
                 h2: false,
                 absolute_form: dialed.absolute_form,
-                timings: timings(connect_ms, None),
+                timings: ConnectTimings::new(connect_ms, None),
             });
         }
         let authority = if host.contains(':') {
@@ -119,16 +103,8 @@ impl RoutedConnector {
             io: TokioIo::new(Io::Tls(Box::new(stream))),
             h2,
             absolute_form: false,
-            timings: timings(connect_ms, Some(ms(started.elapsed()))),
+            timings: ConnectTimings::new(connect_ms, Some(ms(started.elapsed()))),
         })
-    }
-}
-
-fn timings(connect_ms: f64, tls_ms: Option<f64>) -> ConnectTimings {
-    ConnectTimings {
-        connect_ms,
-        tls_ms,
-        claimed: Arc::new(AtomicBool::new(false)),
     }
 }
 
@@ -148,51 +124,6 @@ impl tower_service::Service<Uri> for RoutedConnector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { this.connect(uri).await })
-    }
-}
-
-pub(crate) enum Io {
-    Plain(DialedStream),
-    Tls(Box<tokio_rustls::client::TlsStream<DialedStream>>),
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
     }
 }
 

@@ -23,7 +23,8 @@ use crate::error::{describe_upstream, error_response, BoxError};
 use crate::hop::{strip_hop_by_hop, wants_upgrade};
 use crate::server::Shared;
 use crate::tee::{Tee, TeeOutcome};
-use crate::upstream::{ms, ConnectTimings, ProxyBody};
+use crate::upstream::{ms, ProxyBody};
+use interpose_route::dial::ConnectTimings;
 
 /// Where origin-form requests inside a tunnel go: the tunnel's scheme and
 /// `host:port`.

@@ -11,7 +11,6 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -22,12 +21,13 @@ use http_body_util::combinators::BoxBody;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use interpose_route::dial::{dial, DialOptions, DialedStream, Mode};
+use interpose_route::dial::{
+    dial, ConnectTimings, DialOptions, DialedStream, Mode, OriginIo as Io,
+};
 use interpose_route::{Route, Router, Scheme};
 use interpose_tls::UpstreamTls;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsConnector;
 
 use crate::error::{BoxError, ConnectError, ConnectFailure};
@@ -45,23 +45,6 @@ pub fn client_config(
         path: e.path,
         reason: e.reason,
     })
-}
-
-/// Set-up times of a fresh upstream connection. Attached to every response
-/// on that connection; only the first exchange claims them, the rest ran on
-/// a reused connection and report none.
-#[derive(Debug, Clone)]
-pub struct ConnectTimings {
-    pub connect_ms: f64,
-    pub tls_ms: Option<f64>,
-    claimed: Arc<AtomicBool>,
-}
-
-impl ConnectTimings {
-    /// `(connect, tls)` for the first exchange on the connection, else `None`.
-    pub fn claim(&self) -> Option<(f64, Option<f64>)> {
-        (!self.claimed.swap(true, Ordering::Relaxed)).then_some((self.connect_ms, self.tls_ms))
-    }
 }
 
 /// Makes connections to origins along their route: TCP (direct, or a
@@ -137,7 +120,7 @@ impl OriginConnector {
                 io: TokioIo::new(Io::Plain(dialed.stream)),
                 h2: false,
                 absolute_form: dialed.absolute_form,
-                timings: timings(connect_ms, None),
+                timings: ConnectTimings::new(connect_ms, None),
             });
         }
         let name = ServerName::try_from(host.clone()).map_err(|_| {
@@ -160,16 +143,8 @@ impl OriginConnector {
             io: TokioIo::new(Io::Tls(Box::new(stream))),
             h2,
             absolute_form: false,
-            timings: timings(connect_ms, Some(ms(tls_started.elapsed()))),
+            timings: ConnectTimings::new(connect_ms, Some(ms(tls_started.elapsed()))),
         })
-    }
-}
-
-fn timings(connect_ms: f64, tls_ms: Option<f64>) -> ConnectTimings {
-    ConnectTimings {
-        connect_ms,
-        tls_ms,
-        claimed: Arc::new(AtomicBool::new(false)),
     }
 }
 
@@ -203,69 +178,6 @@ impl tower_service::Service<Uri> for OriginConnector {
 
 /// A plain or TLS connection to an origin (through any tunnel), or a plain
 /// connection to an HTTP proxy taking absolute-form requests.
-pub enum Io {
-    Plain(DialedStream),
-    Tls(Box<tokio_rustls::client::TlsStream<DialedStream>>),
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Io::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Io::Plain(s) => s.is_write_vectored(),
-            Io::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
-
 /// What the connector hands hyper: the stream plus what hyper should know
 /// about it (h2 negotiated, absolute-form to a proxy, set-up timings).
 pub struct OriginStream {

@@ -22,6 +22,7 @@
 
 mod error;
 mod http_proxy;
+mod origin;
 mod socks5;
 mod stream;
 
@@ -33,6 +34,7 @@ use base64::Engine as _;
 use tokio::net::TcpStream;
 
 pub use error::{DialError, NetFailure};
+pub use origin::{ConnectTimings, OriginIo};
 pub use stream::DialedStream;
 
 use crate::decide::Route;
