@@ -104,6 +104,13 @@ pub enum TlsError {
     /// A leaf certificate or its ServerConfig could not be made for a host.
     #[error("cannot issue a TLS certificate for host {host:?}: {reason}")]
     Leaf { host: String, reason: String },
+
+    /// A certificate or key the user gave for a listener is unusable.
+    #[error(
+        "cannot use {} for the listener's TLS: {reason}; give a PEM certificate chain (leaf first) with --tls-cert and its PEM private key with --tls-key",
+        path.display()
+    )]
+    ListenerCert { path: PathBuf, reason: String },
 }
 
 impl TlsError {

@@ -21,11 +21,13 @@
 mod ca;
 mod error;
 mod leaf;
+mod listener;
 pub mod roots;
 mod trust;
 
 pub use ca::{CertificateAuthority, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::TlsError;
 pub use leaf::LeafIssuer;
+pub use listener::server_config_from_files;
 pub use roots::{RootsError, UpstreamTls};
 pub use trust::trust_help;
