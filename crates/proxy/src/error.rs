@@ -23,6 +23,8 @@ pub enum ProxyError {
     },
     #[error("cannot use {path} as trusted upstream roots: {reason}")]
     Roots { path: PathBuf, reason: String },
+    #[error(transparent)]
+    ListenerCert(#[from] interpose_tls::TlsError),
 }
 
 /// Why a connection to an origin could not be made.
@@ -89,6 +91,19 @@ pub fn describe_upstream(err: &(dyn std::error::Error + 'static), authority: &st
         return format!("{authority} closed the connection before sending a response");
     }
     format!("error talking to {authority}: {deepest}")
+}
+
+/// Whether hyper's error is a connection that could not be made (refused,
+/// timed out, TLS): the target never saw the request.
+pub fn target_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(connect) = e.downcast_ref::<ConnectError>() {
+            return !matches!(connect.failure, ConnectFailure::Route(_));
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// A plain-text response that explains itself, sent by the proxy.

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -16,10 +17,10 @@ use interpose_capture::{
     Timings,
 };
 use interpose_route::dial::{forwarded_response_error, proxy_authorization};
-use interpose_route::Scheme;
+use interpose_route::{Route, Scheme};
 use tokio::sync::oneshot;
 
-use crate::error::{describe_upstream, error_response, BoxError};
+use crate::error::{describe_upstream, error_response, target_unreachable, BoxError};
 use crate::hop::{strip_hop_by_hop, wants_upgrade};
 use crate::server::Shared;
 use crate::tee::{Tee, TeeOutcome};
@@ -75,22 +76,51 @@ pub async fn handle(
              (a request-smuggling risk), so it was not forwarded",
         );
     }
+    if let (Some(balancer), &http::Method::CONNECT) = (&shared.balancer, req.method()) {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!(
+                "this is a reverse proxy for {}; send it ordinary requests, not CONNECT \
+                 (to use interpose as a forward proxy, start capture without --reverse)",
+                balancer.targets()
+            ),
+        );
+    }
     let uri = match upstream_uri(&req, target.as_deref()) {
         Ok(uri) => uri,
         Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
     };
-    let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
     let client_version = req.version();
     let upgrade = client_version == Version::HTTP_11 && wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    // A request without a body can be sent again to another target.
+    let replayable = req.body().is_end_stream();
+    // What the client asked for, before the URI names a target.
+    let asked_host = req.headers().get(header::HOST).cloned().or_else(|| {
+        uri.authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
 
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers, upgrade);
     // The URI decides the Host header (RFC 9112 3.2.2); hyper sets it for
     // HTTP/1.1 origins and uses :authority for HTTP/2 ones.
     parts.headers.remove(header::HOST);
-    parts.uri = uri.clone();
+    parts.uri = uri;
     parts.version = Version::HTTP_11;
+
+    // Reverse mode: say where the request came from, then send it to the
+    // targets in turn.
+    let mut plan = Vec::new();
+    if let Some(balancer) = &shared.balancer {
+        let proto = target.as_deref().map_or("http", |t| t.scheme);
+        add_forwarded(&mut parts.headers, client, proto, asked_host);
+        plan = balancer.plan();
+        if !replayable {
+            plan.truncate(1);
+        }
+        parts.uri = balancer.target(plan[0]).uri_for(parts.uri.path_and_query());
+    }
 
     let capturing = shared.sink.is_some();
     let mut pending = capturing.then(|| Pending {
@@ -100,55 +130,14 @@ pub async fn handle(
         started,
         request: RecordedRequest {
             method: parts.method.to_string(),
-            url: uri.to_string(),
+            url: parts.uri.to_string(),
             http_version: version_str(client_version).to_string(),
-            headers: record_headers(Some(&host_header(&uri)), &parts.headers),
+            headers: record_headers(Some(&host_header(&parts.uri)), &parts.headers),
             body: Default::default(),
         },
         request_body: None,
         route: None,
     });
-
-    // Which way to the origin: direct or through an upstream proxy.
-    let https = uri.scheme_str() == Some("https");
-    let scheme = if https { Scheme::Https } else { Scheme::Http };
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let route = match shared.upstream.connector.route(scheme, host, port) {
-        Ok(route) => route,
-        Err(e) => {
-            let message = e.to_string();
-            if let Some(p) = pending {
-                shared
-                    .tracker
-                    .spawn(p.finish_without_response(message.clone()));
-            }
-            return error_response(StatusCode::BAD_GATEWAY, &message);
-        }
-    };
-    if let Some(p) = pending.as_mut() {
-        p.route = Some(route.summary());
-    }
-    // Plain http:// through an HTTP proxy goes in absolute-form on the
-    // proxy's connection (upgrades are tunnelled instead): the proxy's
-    // credentials ride on the request. Added after the record was taken,
-    // so they are never stored.
-    let absolute_form = !https
-        && !upgrade
-        && route
-            .proxy
-            .as_ref()
-            .is_some_and(|proxy| !proxy.scheme.is_socks());
-    if absolute_form {
-        let credentials = route.proxy.as_ref().and_then(proxy_authorization);
-        if let Some(value) = credentials.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            parts.headers.insert(header::PROXY_AUTHORIZATION, value);
-        }
-    }
 
     let body: ProxyBody = match pending.as_mut() {
         Some(p) => {
@@ -159,33 +148,28 @@ pub async fn handle(
         None => body.map_err(BoxError::from).boxed(),
     };
 
-    let upstream_req = Request::from_parts(parts, body);
-    let client_pool = if upgrade {
-        &shared.upstream.client_h1
-    } else {
-        &shared.upstream.client
-    };
-    let result = client_pool.request(upstream_req).await;
-    let head_at = Instant::now();
-
-    let mut resp = match result {
-        Ok(resp) => resp,
-        Err(e) => {
-            let message = describe_upstream(&e, &authority);
-            tracing::debug!("upstream failure for {uri}: {message}");
+    let Sent {
+        mut resp,
+        route,
+        absolute_form,
+    } = match send(&shared, parts, body, upgrade, &mut pending, &plan).await {
+        Ok(sent) => sent,
+        Err(message) => {
             if let Some(p) = pending {
-                let error = message.clone();
-                shared.tracker.spawn(p.finish_without_response(error));
+                shared
+                    .tracker
+                    .spawn(p.finish_without_response(message.clone()));
             }
             return error_response(StatusCode::BAD_GATEWAY, &message);
         }
     };
+    let head_at = Instant::now();
     if absolute_form {
         // A 407 on the proxy's connection is the proxy refusing us; passed
         // on, it would look like interpose itself wanted credentials.
         if let Some(e) = forwarded_response_error(&route, resp.status().as_u16()) {
             let message = e.to_string();
-            tracing::debug!("upstream proxy refused {uri}: {message}");
+            tracing::debug!("upstream proxy refused a request: {message}");
             if let Some(p) = pending {
                 shared
                     .tracker
@@ -245,7 +229,195 @@ pub async fn handle(
     Response::from_parts(parts, body)
 }
 
+/// A request that reached its origin (or the upstream proxy on its route).
+struct Sent {
+    resp: Response<Incoming>,
+    route: Route,
+    /// Sent in absolute-form on an HTTP proxy's connection.
+    absolute_form: bool,
+}
+
+/// Forwards the request along its route, or says why it could not go.
+///
+/// In reverse mode `plan` lists the targets to try. A target that cannot be
+/// reached never saw the request, so a request without a body moves on to
+/// the next one; a request with a body is streamed, not kept, so the plan
+/// holds one target for it.
+async fn send(
+    shared: &Shared,
+    mut parts: http::request::Parts,
+    body: ProxyBody,
+    upgrade: bool,
+    pending: &mut Option<Pending>,
+    plan: &[usize],
+) -> Result<Sent, String> {
+    let client_pool = if upgrade {
+        &shared.upstream.client_h1
+    } else {
+        &shared.upstream.client
+    };
+    let mut body = Some(body);
+    let attempts: Vec<Option<usize>> = match plan {
+        [] => vec![None],
+        plan => plan.iter().copied().map(Some).collect(),
+    };
+    for (k, &target) in attempts.iter().enumerate() {
+        if let (Some(i), Some(balancer), true) = (target, &shared.balancer, k > 0) {
+            parts.uri = balancer.target(i).uri_for(parts.uri.path_and_query());
+            if let Some(p) = pending.as_mut() {
+                p.retarget(&parts.uri);
+            }
+        }
+        let (route, absolute_form) = route_request(shared, &mut parts, upgrade)?;
+        if let Some(p) = pending.as_mut() {
+            p.route = Some(route.summary());
+        }
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let request = if k + 1 == attempts.len() {
+            // The last try takes the real body (empty when there were
+            // earlier tries).
+            let (blank, ()) = Request::new(()).into_parts();
+            let body = body.take().expect("only the last try sends the body");
+            Request::from_parts(std::mem::replace(&mut parts, blank), body)
+        } else {
+            head_only(&parts)
+        };
+        let failure = match client_pool.request(request).await {
+            Ok(resp) => {
+                if let (Some(i), Some(balancer)) = (target, &shared.balancer) {
+                    balancer.answered(i);
+                }
+                return Ok(Sent {
+                    resp,
+                    route,
+                    absolute_form,
+                });
+            }
+            Err(e) => e,
+        };
+        let message = describe_upstream(&failure, &authority);
+        tracing::debug!("upstream failure for {authority}: {message}");
+        let (Some(i), Some(balancer)) = (target, &shared.balancer) else {
+            return Err(message);
+        };
+        if !target_unreachable(&failure) {
+            return Err(message);
+        }
+        balancer.failed(i, &message);
+        if k + 1 == attempts.len() {
+            return Err(if attempts.len() == balancer.len() {
+                balancer.all_down()
+            } else if balancer.len() > 1 && !upgrade {
+                format!(
+                    "reverse target {}: {message}; the request has a body, which is streamed \
+                     rather than kept, so it was not sent to another target (the next request \
+                     will be)",
+                    balancer.target(i)
+                )
+            } else {
+                format!("reverse target {}: {message}", balancer.target(i))
+            });
+        }
+    }
+    unreachable!("the last attempt always returns")
+}
+
+/// Decides the request's route, and puts an HTTP proxy's credentials on a
+/// request sent to it in absolute-form (plain `http://` through an HTTP
+/// proxy; upgrades are tunnelled instead). The record was taken before, so
+/// credentials are never stored.
+fn route_request(
+    shared: &Shared,
+    parts: &mut http::request::Parts,
+    upgrade: bool,
+) -> Result<(Route, bool), String> {
+    let https = parts.uri.scheme_str() == Some("https");
+    let scheme = if https { Scheme::Https } else { Scheme::Http };
+    let host = parts
+        .uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = parts.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let route = shared
+        .upstream
+        .connector
+        .route(scheme, host, port)
+        .map_err(|e| e.to_string())?;
+    let absolute_form = !https
+        && !upgrade
+        && route
+            .proxy
+            .as_ref()
+            .is_some_and(|proxy| !proxy.scheme.is_socks());
+    parts.headers.remove(header::PROXY_AUTHORIZATION);
+    if absolute_form {
+        let credentials = route.proxy.as_ref().and_then(proxy_authorization);
+        if let Some(value) = credentials.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            parts.headers.insert(header::PROXY_AUTHORIZATION, value);
+        }
+    }
+    Ok((route, absolute_form))
+}
+
+/// A copy of the request head with no body, for a try that may fail.
+fn head_only(parts: &http::request::Parts) -> Request<ProxyBody> {
+    let mut req = Request::new(Empty::new().map_err(|never| match never {}).boxed());
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    // hyper keeps the client's header spelling here.
+    *req.extensions_mut() = parts.extensions.clone();
+    req
+}
+
+/// `X-Forwarded-For` (appended to, as each proxy on the way does),
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (ours replace a client's: we
+/// are where the client's connection ended).
+fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: SocketAddr,
+    proto: &'static str,
+    host: Option<HeaderValue>,
+) {
+    let ip = client.ip().to_string();
+    let prior: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    let chain = if prior.is_empty() {
+        ip
+    } else {
+        format!("{}, {ip}", prior.join(", "))
+    };
+    if let Ok(value) = HeaderValue::from_str(&chain) {
+        headers.insert("x-forwarded-for", value);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    match host {
+        Some(host) => headers.insert("x-forwarded-host", host),
+        None => headers.remove("x-forwarded-host"),
+    };
+}
+
 impl Pending {
+    /// The request goes to another target after all.
+    fn retarget(&mut self, uri: &Uri) {
+        self.request.url = uri.to_string();
+        if let Some(host) = self.request.headers.first_mut() {
+            host.value = host_header(uri);
+        }
+    }
+
     async fn request_outcome(&mut self) -> Option<TeeOutcome> {
         match self.request_body.take() {
             Some(rx) => rx.await.ok(),

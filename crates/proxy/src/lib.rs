@@ -13,11 +13,17 @@
 //! corporate proxy can capture; each exchange records the route it took.
 //! Every forwarded request passes through `forward::handle`, where
 //! transformation rules will apply.
+//!
+//! In reverse mode ([`ProxyConfig::reverse`]) the listener takes ordinary
+//! requests (plain or TLS, told apart by their first bytes, as for a
+//! tunnel) and sends each to one of the targets, round-robin, skipping
+//! targets that could not be reached for a while (`reverse`).
 
 mod error;
 mod forward;
 mod framing;
 mod hop;
+mod reverse;
 mod server;
 mod sniff;
 mod tee;
@@ -36,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{ConnectError, ProxyError};
 pub use interpose_tls::UpstreamTls;
+pub use reverse::{ReverseConfig, ReverseTarget};
 pub use sniff::{classify, TunnelKind};
 
 /// Where finished exchanges go. Called once per exchange, from the proxy's
@@ -66,6 +73,8 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// How long in-flight exchanges may run on after shutdown is asked.
     pub grace: Duration,
+    /// Front these targets instead of being a forward proxy.
+    pub reverse: Option<ReverseConfig>,
 }
 
 impl Default for ProxyConfig {
@@ -80,6 +89,7 @@ impl Default for ProxyConfig {
             sniff_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(5),
+            reverse: None,
         }
     }
 }

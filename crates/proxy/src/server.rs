@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, Response, StatusCode};
@@ -22,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::{error_response, ProxyError};
 use crate::forward::{self, Target};
 use crate::framing;
+use crate::reverse::Balancer;
 use crate::sniff::{classify, TunnelKind};
 use crate::upstream::{ProxyBody, Upstream};
 use crate::{ProxyConfig, Sink};
@@ -38,6 +40,10 @@ pub struct Shared {
     pub sink: Option<Sink>,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
+    /// Reverse mode: the targets and their health.
+    pub balancer: Option<Balancer>,
+    /// Reverse mode: the user's certificate for TLS clients, if given.
+    pub reverse_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -47,6 +53,11 @@ impl Shared {
         sink: Option<Sink>,
     ) -> Result<Self, ProxyError> {
         let upstream = Upstream::new(&config)?;
+        let balancer = config.reverse.as_ref().map(Balancer::new);
+        let reverse_tls = match config.reverse.as_ref().and_then(|r| r.certificate.as_ref()) {
+            Some((cert, key)) => Some(interpose_tls::server_config_from_files(cert, key, &ALPN)?),
+            None => None,
+        };
         Ok(Shared {
             config,
             issuer,
@@ -54,6 +65,8 @@ impl Shared {
             sink,
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            balancer,
+            reverse_tls,
         })
     }
 }
@@ -68,9 +81,13 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancellat
             Ok((tcp, client)) => {
                 let _ = tcp.set_nodelay(true);
                 let shared2 = shared.clone();
-                shared
-                    .tracker
-                    .spawn(serve_client(shared2, TokioIo::new(tcp), client));
+                if shared.balancer.is_some() {
+                    shared.tracker.spawn(serve_reverse(shared2, tcp, client));
+                } else {
+                    shared
+                        .tracker
+                        .spawn(serve_client(shared2, TokioIo::new(tcp), client));
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep serving.
@@ -200,7 +217,7 @@ async fn connect(
 /// Reads the tunnel's first bytes and decides what it carries.
 async fn tunnel<I>(
     shared: Arc<Shared>,
-    mut io: I,
+    io: I,
     client: SocketAddr,
     host: String,
     port: u16,
@@ -208,28 +225,16 @@ async fn tunnel<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut first = BytesMut::with_capacity(1024);
-    let deadline = tokio::time::Instant::now() + shared.config.sniff_timeout;
-    let kind = loop {
-        match tokio::time::timeout_at(deadline, io.read_buf(&mut first)).await {
-            Err(_) => break TunnelKind::Opaque,
-            Ok(Ok(0)) => return Ok(()),
-            Ok(Ok(_)) => {
-                if let Some(kind) = classify(&first) {
-                    break kind;
-                }
-            }
-            Ok(Err(e)) => return Err(e),
-        }
+    let Some((kind, io)) = sniff(io, shared.config.sniff_timeout).await? else {
+        return Ok(());
     };
-    let io = Prefixed::new(first.freeze(), io);
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
     match kind {
-        TunnelKind::Tls => intercept_tls(shared, io, client, host, authority).await,
+        TunnelKind::Tls => intercept_tls(shared, io, client, host, authority, None).await,
         TunnelKind::Http => {
             let target = Target::new("http", &authority);
             serve_tunnel(shared, TokioIo::new(io), client, target, false).await;
@@ -248,14 +253,75 @@ where
     }
 }
 
-/// Terminates the client's TLS with a leaf for its SNI name (else the
-/// CONNECT host), then serves HTTP/2 or HTTP/1.1 as ALPN decided.
+/// Reads a stream's first bytes (for up to `wait`) and says what they are;
+/// `None` when the client closed before sending any.
+async fn sniff<I>(mut io: I, wait: Duration) -> io::Result<Option<(TunnelKind, Prefixed<I>)>>
+where
+    I: AsyncRead + Unpin,
+{
+    let mut first = BytesMut::with_capacity(1024);
+    let deadline = tokio::time::Instant::now() + wait;
+    let kind = loop {
+        match tokio::time::timeout_at(deadline, io.read_buf(&mut first)).await {
+            Err(_) => break TunnelKind::Opaque,
+            Ok(Ok(0)) => return Ok(None),
+            Ok(Ok(_)) => {
+                if let Some(kind) = classify(&first) {
+                    break kind;
+                }
+            }
+            Ok(Err(e)) => return Err(e),
+        }
+    };
+    Ok(Some((kind, Prefixed::new(first.freeze(), io))))
+}
+
+/// A connection to a reverse-mode listener: TLS (terminated with the user's
+/// certificate, else a leaf from our CA) or plain HTTP, by its first bytes.
+/// Requests are origin-form; the listener's own address completes them
+/// when a client sends no Host.
+async fn serve_reverse(shared: Arc<Shared>, tcp: tokio::net::TcpStream, client: SocketAddr) {
+    let local = match tcp.local_addr() {
+        Ok(addr) => addr,
+        Err(_) => return,
+    };
+    // The client speaks first in both protocols, so wait as for a request.
+    let sniffed = match sniff(tcp, shared.config.client_timeout).await {
+        Ok(Some(sniffed)) => sniffed,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!("connection from {client} ended: {e}");
+            return;
+        }
+    };
+    let result = match sniffed {
+        (TunnelKind::Tls, io) => {
+            let certificate = shared.reverse_tls.clone();
+            let authority = local.to_string();
+            let host = local.ip().to_string();
+            intercept_tls(shared, io, client, host, authority, certificate).await
+        }
+        (_, io) => {
+            let target = Target::new("http", &local.to_string());
+            serve_tunnel(shared, TokioIo::new(io), client, target, false).await;
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection from {client} ended: {e}");
+    }
+}
+
+/// Terminates the client's TLS with `certificate`, or a leaf for its SNI
+/// name (else `default_host`), then serves HTTP/2 or HTTP/1.1 as ALPN
+/// decided.
 async fn intercept_tls<I>(
     shared: Arc<Shared>,
     io: Prefixed<I>,
     client: SocketAddr,
-    connect_host: String,
+    default_host: String,
     authority: String,
+    certificate: Option<Arc<rustls::ServerConfig>>,
 ) -> io::Result<()>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -265,12 +331,15 @@ where
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no TLS ClientHello"))??;
     let sni = start.client_hello().server_name().map(str::to_string);
-    let host = sni.unwrap_or(connect_host);
-    let config = shared
-        .issuer
-        .server_config(&host, &ALPN)
-        .await
-        .map_err(io::Error::other)?;
+    let host = sni.unwrap_or(default_host);
+    let config = match certificate {
+        Some(config) => config,
+        None => shared
+            .issuer
+            .server_config(&host, &ALPN)
+            .await
+            .map_err(io::Error::other)?,
+    };
     let tls = match start.into_stream(config).await {
         Ok(tls) => tls,
         Err(e) => {

@@ -126,6 +126,32 @@ impl TestCa {
     /// A rustls server config presenting a fresh leaf (own key, signed by this CA, chain
     /// leaf + CA) valid for "localhost", "127.0.0.1", "::1" and `names`, offering `alpn`.
     pub fn server_config(&self, names: &[&str], alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+        let (leaf, key) = self.leaf(names);
+        let chain = vec![leaf.der().clone(), self.cert_der()];
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key_der)
+            .expect("server config");
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(config)
+    }
+
+    /// Writes a fresh leaf (as for [`TestCa::server_config`]) to `dir/leaf.pem` (leaf then
+    /// CA) and its key to `dir/leaf-key.pem` (PKCS#8), as a user would give a server.
+    pub fn write_leaf_pem(&self, dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
+        let (leaf, key) = self.leaf(names);
+        let cert_path = dir.join("leaf.pem");
+        let key_path = dir.join("leaf-key.pem");
+        std::fs::write(&cert_path, format!("{}{}", leaf.pem(), self.cert_pem()))
+            .expect("write leaf PEM");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write leaf key PEM");
+        (cert_path, key_path)
+    }
+
+    fn leaf(&self, names: &[&str]) -> (rcgen::Certificate, KeyPair) {
         let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
         for name in names {
             if !sans.iter().any(|s| s.eq_ignore_ascii_case(name)) {
@@ -147,17 +173,7 @@ impl TestCa {
         let leaf = params
             .signed_by(&key, &self.issuer)
             .expect("sign leaf certificate");
-
-        let chain = vec![leaf.der().clone(), self.cert_der()];
-        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(chain, key_der)
-            .expect("server config");
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Arc::new(config)
+        (leaf, key)
     }
 
     /// A rustls client config trusting only this CA, offering `alpn` (handy for raw TLS tests).

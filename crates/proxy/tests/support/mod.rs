@@ -36,8 +36,13 @@ impl Harness {
 
     /// Like `start`, with the config adjusted first.
     pub async fn with(adjust: impl FnOnce(&mut ProxyConfig)) -> Harness {
+        Harness::with_test_ca(TestCa::new(), adjust).await
+    }
+
+    /// Like `with`, trusting origins signed by `test_ca` (made before the
+    /// proxy, for origins that must exist first).
+    pub async fn with_test_ca(test_ca: TestCa, adjust: impl FnOnce(&mut ProxyConfig)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let test_ca = TestCa::new();
         let ca = CertificateAuthority::load_or_create(&dir.path().join("proxy")).unwrap();
         let issuer = LeafIssuer::new(&ca, 100).unwrap();
         let mut config = ProxyConfig {
