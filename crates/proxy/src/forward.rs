@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use interpose_capture::{
@@ -18,6 +19,7 @@ use interpose_capture::{
 };
 use interpose_route::dial::{forwarded_response_error, proxy_authorization};
 use interpose_route::{Route, Scheme};
+use interpose_rules::{Applied, LocalResponse, ResponseEdits};
 use tokio::sync::oneshot;
 
 use crate::error::{describe_upstream, error_response, target_unreachable, BoxError};
@@ -54,6 +56,8 @@ struct Pending {
     request_body: Option<oneshot::Receiver<TeeOutcome>>,
     /// `direct` or `via http://HOST:PORT`, once decided.
     route: Option<String>,
+    /// The rules that matched the request.
+    rules: Vec<String>,
 }
 
 pub async fn handle(
@@ -109,12 +113,28 @@ pub async fn handle(
     parts.uri = uri;
     parts.version = Version::HTTP_11;
 
-    // Reverse mode: say where the request came from, then send it to the
-    // targets in turn.
-    let mut plan = Vec::new();
-    if let Some(balancer) = &shared.balancer {
+    // Reverse mode: say where the request came from.
+    if shared.balancer.is_some() {
         let proto = target.as_deref().map_or("http", |t| t.scheme);
         add_forwarded(&mut parts.headers, client, proto, asked_host);
+    }
+
+    // Rules see the request as the client sent it (in reverse mode, the URL
+    // it asked for) and change it before it is recorded and sent.
+    let mut applied = Applied::default();
+    let mut mapped = false;
+    if let Some(rules) = &shared.config.rules {
+        let rules = rules.current();
+        if !rules.is_empty() {
+            let before = (parts.uri.scheme().cloned(), parts.uri.authority().cloned());
+            applied = rules.apply_request(&mut parts);
+            mapped = before != (parts.uri.scheme().cloned(), parts.uri.authority().cloned());
+        }
+    }
+
+    // Reverse mode: the targets in turn, unless a rule sent it elsewhere.
+    let mut plan = Vec::new();
+    if let (Some(balancer), false) = (&shared.balancer, mapped) {
         plan = balancer.plan();
         if !replayable {
             plan.truncate(1);
@@ -132,11 +152,16 @@ pub async fn handle(
             method: parts.method.to_string(),
             url: parts.uri.to_string(),
             http_version: version_str(client_version).to_string(),
-            headers: record_headers(Some(&host_header(&parts.uri)), &parts.headers),
+            // The Host hyper will derive from the URI, unless a rule set one.
+            headers: record_headers(
+                (!parts.headers.contains_key(header::HOST)).then(|| host_header(&parts.uri)),
+                &parts.headers,
+            ),
             body: Default::default(),
         },
         request_body: None,
         route: None,
+        rules: std::mem::take(&mut applied.rules),
     });
 
     let body: ProxyBody = match pending.as_mut() {
@@ -147,6 +172,10 @@ pub async fn handle(
         }
         None => body.map_err(BoxError::from).boxed(),
     };
+
+    if let Some(local) = applied.respond.take() {
+        return respond_locally(&shared, pending, body, local, &applied.response);
+    }
 
     let Sent {
         mut resp,
@@ -202,6 +231,7 @@ pub async fn handle(
         let mut out = Response::new(Empty::new().map_err(|never| match never {}).boxed());
         *out.status_mut() = parts.status;
         *out.headers_mut() = parts.headers;
+        applied.response.apply(out.headers_mut());
         return out;
     }
 
@@ -226,7 +256,51 @@ pub async fn handle(
         }
         None => body.map_err(BoxError::from).boxed(),
     };
+    // The record keeps the response as received; the client gets it edited.
+    applied.response.apply(&mut parts.headers);
     Response::from_parts(parts, body)
+}
+
+/// Answers with a rule's response instead of forwarding.
+fn respond_locally(
+    shared: &Arc<Shared>,
+    pending: Option<Pending>,
+    request_body: ProxyBody,
+    local: LocalResponse,
+    edits: &ResponseEdits,
+) -> Response<ProxyBody> {
+    // Nothing forwards the request body: read it here, so the client's
+    // upload completes and the record keeps it (up to the cap).
+    let read_for = shared.config.client_timeout;
+    shared.tracker.spawn(async move {
+        let mut body = request_body;
+        let _ = tokio::time::timeout(read_for, async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+    });
+    let head_at = Instant::now();
+    let mut headers = local.headers;
+    let bodiless = matches!(local.status.as_u16(), 204 | 304);
+    let bytes = if bodiless { Bytes::new() } else { local.body };
+    if !bodiless {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    }
+    edits.apply(&mut headers);
+    let body = Full::new(bytes);
+    let body: ProxyBody = match pending {
+        Some(p) => {
+            let response = recorded_response(&local.status, Version::HTTP_11, &headers);
+            let (tee, rx) = Tee::new(body, BodyCapture::new(shared.config.bodies.max_body));
+            shared.tracker.spawn(p.finish(response, rx, None, head_at));
+            tee.map_err(BoxError::from).boxed()
+        }
+        None => body.map_err(|never| match never {}).boxed(),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = local.status;
+    *resp.headers_mut() = headers;
+    resp
 }
 
 /// A request that reached its origin (or the upstream proxy on its route).
@@ -413,8 +487,12 @@ impl Pending {
     /// The request goes to another target after all.
     fn retarget(&mut self, uri: &Uri) {
         self.request.url = uri.to_string();
+        // The Host the record derived from the first target (a rule that
+        // sets Host sends the request elsewhere, and it is not retried).
         if let Some(host) = self.request.headers.first_mut() {
-            host.value = host_header(uri);
+            if host.name == "host" {
+                host.value = host_header(uri);
+            }
         }
     }
 
@@ -445,7 +523,7 @@ impl Pending {
             request: self.request,
             response,
             error,
-            rules: Vec::new(),
+            rules: self.rules,
             route: self.route,
             websocket: false,
         };
@@ -621,7 +699,7 @@ fn host_header(uri: &Uri) -> String {
     }
 }
 
-fn record_headers(host: Option<&str>, headers: &HeaderMap) -> Vec<Header> {
+fn record_headers(host: Option<String>, headers: &HeaderMap) -> Vec<Header> {
     let mut out = Vec::with_capacity(headers.len() + 1);
     if let Some(host) = host {
         out.push(Header::new("host", host));

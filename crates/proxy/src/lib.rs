@@ -11,8 +11,10 @@
 //! ([`ProxyConfig::route`]: flags > custom proxy in settings > environment >
 //! direct), dialed with `interpose_route::dial`, so a user behind a
 //! corporate proxy can capture; each exchange records the route it took.
-//! Every forwarded request passes through `forward::handle`, where
-//! transformation rules will apply.
+//! Every forwarded request passes through `forward::handle`, where the
+//! transformation rules of `interpose-rules` ([`ProxyConfig::rules`]) edit
+//! it, answer it locally, or send it elsewhere, and edit its response's
+//! headers on the way back. Rules touch heads only: bodies still stream.
 //!
 //! In reverse mode ([`ProxyConfig::reverse`]) the listener takes ordinary
 //! requests (plain or TLS, told apart by their first bytes, as for a
@@ -35,6 +37,7 @@ use std::time::Duration;
 
 use interpose_capture::{BodyPolicy, Exchange};
 pub use interpose_route::RouteConfig;
+pub use interpose_rules::LiveRules;
 use interpose_tls::LeafIssuer;
 use regex::Regex;
 use tokio::net::TcpListener;
@@ -75,6 +78,9 @@ pub struct ProxyConfig {
     pub grace: Duration,
     /// Front these targets instead of being a forward proxy.
     pub reverse: Option<ReverseConfig>,
+    /// Transformation rules, as they stand at each request (reloaded by
+    /// whoever owns them).
+    pub rules: Option<Arc<LiveRules>>,
 }
 
 impl Default for ProxyConfig {
@@ -90,6 +96,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(5),
             reverse: None,
+            rules: None,
         }
     }
 }

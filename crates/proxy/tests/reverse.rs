@@ -261,3 +261,59 @@ async fn a_request_with_a_body_is_not_replayed_on_another_target_but_the_next_on
     assert_eq!(post().await.unwrap().status(), 200);
     assert_eq!(live.hits.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn rules_see_the_url_the_client_asked_for_and_apply_in_reverse_mode() {
+    let a = Origin::http().await;
+    let b = Origin::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[rule]]
+name = "token"
+match = { host = "app.example.test" }
+set_headers = { Authorization = "Bearer abc" }
+
+[[rule]]
+name = "no-admin"
+match = { path = "/admin" }
+respond = { status = 403, body = "not here" }
+"#,
+    )
+    .unwrap();
+    let live = std::sync::Arc::new(interpose_proxy::LiveRules::load(&path).unwrap());
+    let targets = [target_of(&a), target_of(&b)];
+    let mut h = Harness::with(|c| {
+        c.reverse = Some(reverse(&targets));
+        c.rules = Some(live);
+    })
+    .await;
+    let client = direct_client(&[]);
+    for _ in 0..2 {
+        let resp = client
+            .get(format!("http://{}/hello", h.addr))
+            .header("Host", "app.example.test")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(h.next_exchange().await.rules, ["token"]);
+    }
+    for origin in [&a, &b] {
+        let seen = &origin.seen()[0];
+        assert_eq!(header(seen, "authorization"), Some("Bearer abc"));
+        assert_eq!(header(seen, "x-forwarded-host"), Some("app.example.test"));
+    }
+    let resp = client
+        .get(format!("http://{}/admin/users", h.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        a.hits.load(Ordering::SeqCst) + b.hits.load(Ordering::SeqCst),
+        2
+    );
+}

@@ -226,6 +226,26 @@ async fn origin_reporting_first_bytes() -> (String, oneshot::Receiver<()>) {
 #[tokio::test]
 async fn an_upload_is_forwarded_before_the_client_has_sent_all_of_it() {
     let proxy = Harness::start().await;
+    upload_is_forwarded_before_the_client_has_sent_all_of_it(proxy).await;
+}
+
+/// Rules that edit headers never hold a body back.
+#[tokio::test]
+async fn an_upload_is_forwarded_as_it_comes_when_header_rules_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    std::fs::write(
+        &path,
+        "[[rule]]\nname = \"auth\"\nset_headers = { Authorization = \"Bearer abc\" }\n\
+         set_response_headers = { X-Edited = \"1\" }\n",
+    )
+    .unwrap();
+    let live = Arc::new(interpose_proxy::LiveRules::load(&path).unwrap());
+    let proxy = Harness::with(|c| c.rules = Some(live)).await;
+    upload_is_forwarded_before_the_client_has_sent_all_of_it(proxy).await;
+}
+
+async fn upload_is_forwarded_before_the_client_has_sent_all_of_it(proxy: Harness) {
     let (url, first_bytes) = origin_reporting_first_bytes().await;
     let (tx, body) = channel_body();
 
