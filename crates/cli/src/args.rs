@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use interpose_formats::postman::Organize;
+use interpose_proxy::ReverseTarget;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -266,6 +267,36 @@ pub struct CaptureArgs {
     /// between requests.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub client_timeout: u64,
+
+    /// Transformation rules (TOML): set or remove headers, map to another
+    /// host, answer locally. Reloaded when the file changes.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+
+    /// Reverse-proxy mode: take ordinary requests and send them to these
+    /// targets, round-robin (comma-separated or repeated), e.g.
+    /// http://127.0.0.1:8001,http://127.0.0.1:8002
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',', value_parser = parse_reverse_target)]
+    pub reverse: Vec<ReverseTarget>,
+
+    /// Reverse mode: seconds a target that refused a connection or timed
+    /// out is left out of the rotation.
+    #[arg(long, default_value_t = 10, value_name = "SECS", requires = "reverse")]
+    pub reverse_backoff: u64,
+
+    /// Reverse mode: the certificate (PEM chain, leaf first) for clients that
+    /// speak TLS to the listener. Without it they get a leaf from
+    /// interpose's CA.
+    #[arg(long, value_name = "FILE", requires_all = ["reverse", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Reverse mode: the private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["reverse", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
+}
+
+fn parse_reverse_target(s: &str) -> Result<ReverseTarget, String> {
+    ReverseTarget::parse(s)
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use interpose_capture::{BodyPolicy, CaptureFilter, CaptureFilterSpec, Exchange};
 use interpose_formats::postman::Organize;
-use interpose_proxy::{Proxy, ProxyConfig, Sink, UpstreamTls};
+use interpose_proxy::{LiveRules, Proxy, ProxyConfig, ReverseConfig, Sink, UpstreamTls};
 use interpose_store::{spawn_writer, Store};
 use interpose_tls::{CertificateAuthority, LeafIssuer};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,8 @@ use crate::DataDir;
 const STORE_QUEUE: usize = 8192;
 /// Leaf certificates kept in memory.
 const LEAF_CACHE: u64 = 1000;
+/// How often the rules file is looked at for changes.
+const RULES_POLL: Duration = Duration::from_millis(300);
 
 pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
     // Every option is checked before anything is created or listened on.
@@ -48,6 +50,12 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    // A bad rules file stops start-up with its own message (file, line, rule).
+    let rules = match &args.rules {
+        Some(path) => Some(Arc::new(LiveRules::load(path)?)),
+        None => None,
+    };
+
     let proxy_dir = data.proxy_dir();
     let ca = CertificateAuthority::load_or_create(&proxy_dir)?;
     let ca_path = CertificateAuthority::cert_path(&proxy_dir);
@@ -69,6 +77,12 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
                 insecure: args.insecure_upstream,
             },
             client_timeout: Duration::from_secs(args.client_timeout),
+            reverse: (!args.reverse.is_empty()).then(|| ReverseConfig {
+                targets: args.reverse.clone(),
+                backoff: Duration::from_secs(args.reverse_backoff),
+                certificate: args.tls_cert.clone().zip(args.tls_key.clone()),
+            }),
+            rules: rules.clone(),
             ..ProxyConfig::default()
         };
 
@@ -85,7 +99,11 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
                 }
             };
             let session = store.begin_session_in(
-                "proxy",
+                if args.reverse.is_empty() {
+                    "proxy"
+                } else {
+                    "reverse"
+                },
                 &args.listen.to_string(),
                 collection.as_ref().map(|(c, _)| c.id),
             )?;
@@ -135,12 +153,12 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
         // SIGTERM as soon as it reads "listening on", and until a handler is
         // installed that signal kills the process without a flush.
         let signals = Signals::new();
-        banner(
-            addr,
-            &ca_path,
-            ca.created_now(),
-            recording.as_ref().map(|r| r.1),
-        );
+        let session = recording.as_ref().map(|r| r.1);
+        if args.reverse.is_empty() {
+            banner(addr, &ca_path, ca.created_now(), session);
+        } else {
+            reverse_banner(addr, &args, &ca_path, session);
+        }
         if let Some((_, _, _, _, Some((collection, created)))) = &recording {
             println!(
                 "Saving to {} collection {:?} (organized by {}); also in the history",
@@ -154,6 +172,16 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
         }
 
         let shutdown = CancellationToken::new();
+        if let Some(live) = rules {
+            let rules = live.current();
+            println!(
+                "Rules: {} from {} ({}; reloaded when the file changes)",
+                rules.len(),
+                live.path().display(),
+                rules.names().join(", ")
+            );
+            tokio::spawn(watch_rules(live, shutdown.clone()));
+        }
         tokio::spawn(watch_signals(signals, shutdown.clone()));
         proxy.run(shutdown).await;
 
@@ -240,6 +268,60 @@ fn banner(
         );
     }
     let _ = out.flush();
+}
+
+fn reverse_banner(
+    addr: std::net::SocketAddr,
+    args: &CaptureArgs,
+    ca_path: &std::path::Path,
+    session: Option<i64>,
+) {
+    let mut out = std::io::stdout().lock();
+    let session = session.map_or_else(
+        || " (not recording)".to_string(),
+        |s| format!(" (session {s})"),
+    );
+    let targets: Vec<String> = args.reverse.iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        out,
+        "interpose reverse proxy listening on http://{addr} and https://{addr}{session}"
+    );
+    let _ = writeln!(out, "Forwarding to {} (round-robin)", targets.join(", "));
+    let _ = match &args.tls_cert {
+        Some(cert) => writeln!(out, "TLS clients get the certificate in {}", cert.display()),
+        None => writeln!(
+            out,
+            "TLS clients get a certificate from the interpose CA ({}; or give --tls-cert/--tls-key)",
+            ca_path.display()
+        ),
+    };
+    if !addr.ip().is_loopback() {
+        let _ = writeln!(
+            out,
+            "warning: listening on {addr}: anyone who can reach this address can send requests \
+             to {}; use --listen 127.0.0.1:PORT unless others need it",
+            targets.join(", ")
+        );
+    }
+    let _ = out.flush();
+}
+
+/// Reloads the rules file when it changes; a bad edit is reported once and
+/// the rules in force stay.
+async fn watch_rules(live: Arc<LiveRules>, shutdown: CancellationToken) {
+    let report_live = live.clone();
+    let report = move |outcome: Result<usize, interpose_rules::RulesError>| match outcome {
+        Ok(n) => eprintln!(
+            "rules: reloaded {}: {n} rules ({})",
+            report_live.path().display(),
+            report_live.current().names().join(", ")
+        ),
+        Err(e) => eprintln!(
+            "rules: {e}\nrules: keeping the {} rules in force until the file is fixed",
+            report_live.current().len()
+        ),
+    };
+    interpose_rules::watch(live, RULES_POLL, shutdown, report).await;
 }
 
 /// SIGINT or SIGTERM stops gracefully; a second one exits at once.

@@ -309,7 +309,7 @@ impl Capture {
             }
         };
         let re = regex::Regex::new(
-            r"^interpose capture listening on http://(\S+) \((?:session (\d+)|not recording)\)$",
+            r"^interpose (?:capture|reverse proxy) listening on http://(\S+)(?: and https://\S+)? \((?:session (\d+)|not recording)\)$",
         )
         .unwrap();
         let Some(caps) = re.captures(&listening) else {
