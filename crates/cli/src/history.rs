@@ -83,6 +83,9 @@ pub fn run(data: &DataDir, cmd: HistoryCommand) -> anyhow::Result<()> {
             if let Some(error) = &ex.error {
                 writeln!(out, "\nerror: {error}")?;
             }
+            if !ex.rules.is_empty() {
+                writeln!(out, "\nrules applied: {}", ex.rules.join(", "))?;
+            }
             let t = &ex.timings;
             writeln!(
                 out,

@@ -73,6 +73,11 @@ pub fn exchange_line(ex: &Exchange) -> String {
         self::size(size),
         duration(ex.timings.total())
     );
+    if !ex.rules.is_empty() {
+        line.push_str(" [rules: ");
+        line.push_str(&ex.rules.join(", "));
+        line.push(']');
+    }
     if let Some(error) = &ex.error {
         line.push_str(" — ");
         line.push_str(error);

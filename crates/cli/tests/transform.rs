@@ -107,6 +107,10 @@ async fn a_running_capture_reloads_its_rules_and_keeps_the_last_good_ones_throug
         seen_header(seen.last().unwrap(), "x-version")
     };
     assert_eq!(send().await.as_deref(), Some("1"));
+    let line = capture.wait_for_line(Duration::from_secs(5), "for the exchange", |l| {
+        l.contains("/echo")
+    });
+    assert!(line.ends_with("[rules: v1]"), "{line}");
 
     std::fs::write(&rules, version(2)).unwrap();
     wait_for_stderr(&capture, "rules: reloaded");
@@ -136,6 +140,9 @@ async fn a_running_capture_reloads_its_rules_and_keeps_the_last_good_ones_throug
         rows.len() == 3
     });
     assert_eq!(rows.len(), 3);
+    let first = rows[0]["id"].as_i64().unwrap().to_string();
+    let show = data.run_ok(&["history", "show", &first]);
+    assert!(show.contains("\nrules applied: v1\n"), "{show}");
     let har: serde_json::Value =
         serde_json::from_str(&data.run_ok(&["export", "--format", "har"])).unwrap();
     let entries = har["log"]["entries"].as_array().unwrap();
