@@ -100,9 +100,11 @@ pub async fn handle(
     // A request without a body can be sent again to another target.
     let replayable = req.body().is_end_stream();
     // What the client asked for, before the URI names a target.
-    let asked_host = req.headers().get(header::HOST).cloned().or_else(|| {
-        uri.authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    let asked_host = shared.balancer.as_ref().and_then(|_| {
+        req.headers().get(header::HOST).cloned().or_else(|| {
+            uri.authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        })
     });
 
     let (mut parts, body) = req.into_parts();
@@ -132,9 +134,11 @@ pub async fn handle(
         }
     }
 
-    // Reverse mode: the targets in turn, unless a rule sent it elsewhere.
+    // Reverse mode: the targets in turn, unless a rule sent it elsewhere or
+    // answers itself.
     let mut plan = Vec::new();
-    if let (Some(balancer), false) = (&shared.balancer, mapped) {
+    let forwarding = !mapped && applied.respond.is_none();
+    if let (Some(balancer), true) = (&shared.balancer, forwarding) {
         plan = balancer.plan();
         if !replayable {
             plan.truncate(1);
