@@ -317,3 +317,41 @@ respond = { status = 403, body = "not here" }
         2
     );
 }
+
+#[tokio::test]
+async fn a_target_that_times_out_is_skipped_like_one_that_refuses() {
+    // Accepts connections and never says a word: the TLS handshake times out.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("https://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            open.push(tcp);
+        }
+    });
+    let live = Origin::http().await;
+    let targets = [silent_url.clone(), target_of(&live)];
+    let mut h = Harness::with(|c| {
+        c.reverse = Some(reverse(&targets));
+        c.connect_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let client = direct_client(&[]);
+    for i in 0..4 {
+        let resp = client
+            .get(format!("http://{}/hello", h.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "request {i}");
+        let ex = h.next_exchange().await;
+        assert_eq!(ex.request.url, live.url("/hello"));
+    }
+    assert_eq!(live.hits.load(Ordering::SeqCst), 4);
+    // Tried once, then left alone for the back-off.
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    held.abort();
+}
