@@ -23,7 +23,7 @@ use crate::rule::{LocalResponse, MapRemote, Match, ResponseOp, Rule, RuleSet};
 use crate::suggest::{same_but_for_form, within_two_edits};
 
 const TOP_KEYS: &[&str] = &["rule"];
-const RULE_KEYS: &[&str] = &[
+pub(crate) const RULE_KEYS: &[&str] = &[
     "name",
     "match",
     "set_headers",

@@ -59,16 +59,7 @@ mod tests {
         same_but_for_form(key, known).or_else(|| within_two_edits(key, known))
     }
 
-    const RULE: &[&str] = &[
-        "name",
-        "match",
-        "set_headers",
-        "remove_headers",
-        "set_response_headers",
-        "remove_response_headers",
-        "map_remote",
-        "respond",
-    ];
+    use crate::parse::RULE_KEYS as RULE;
 
     #[test]
     fn typos_plurals_case_and_dashes_are_recognised() {
