@@ -2,9 +2,12 @@
 """Turns bench/run.sh's raw results (JSON lines) into the markdown report.
 
 Writes the report to stdout and to --out, and, with --doc, replaces the part of BENCHMARKS.md
-between the `<!-- bench:begin -->` and `<!-- bench:end -->` markers (creating the file if it
-does not exist). Medians over rounds; a ratio is the median of the per-round ratios (every
-round runs all targets back to back, so a round's ratio shares that moment's noise).
+between the `<!-- bench:begin -->` and `<!-- bench:end -->` markers with the forward-proxy
+report, and the part between `<!-- bench-reverse:begin -->` and `<!-- bench-reverse:end -->`
+with the reverse-proxy report (`BENCH_TARGETS` with `reverse`), each only when this run
+measured it, so a reverse-only run leaves the forward table alone (the file and missing
+sections are created). Medians over rounds; a ratio is the median of the per-round ratios
+(every round runs all targets back to back, so a round's ratio shares that moment's noise).
 """
 
 import argparse
@@ -15,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+REV_BEGIN, REV_END = "<!-- bench-reverse:begin -->", "<!-- bench-reverse:end -->"
 MIB = 1024 * 1024
 
 LABEL = {
@@ -22,13 +26,21 @@ LABEL = {
     "capture": "interpose capture",
     "nocap": "interpose --no-capture",
     "mitm": "mitmdump",
+    # reverse mode: the client calls the proxy's own address, which forwards to the origin
+    "rcap": "interpose --reverse (capture)",
+    "rnocap": "interpose --reverse --no-capture",
+    "hpx": "node http-proxy (reverse)",
 }
+REVERSE_TARGETS = ["direct", "rcap", "rnocap", "hpx"]
 SCENARIO = {
     "http_c1": "1 KB GET, HTTP, c1",
     "http_c64": "1 KB GET, HTTP, c64",
     "https_c1": "1 KB GET, intercepted HTTPS, c1",
     "https_c64": "1 KB GET, intercepted HTTPS, c64",
     "https_newconn_c16": "1 KB GET, new TLS connection per request, c16",
+}
+REVERSE_SCENARIO = {
+    "reverse_http_c64": "1 KB GET, HTTP, c64, reverse proxy",
 }
 
 
@@ -51,6 +63,47 @@ def ratio_of_rounds(by_round, a, b):
     return median(rs)
 
 
+def oha_row(w, title, label, rs, ratio):
+    """One line of the req/s table from a target's oha rows in one scenario."""
+    rps = median([x.get("rps") for x in rs])
+    p50 = median([x.get("p50") for x in rs])
+    p99 = median([x.get("p99") for x in rs])
+    failed = sum((x.get("errors") or 0) + (x.get("bad") or 0) for x in rs)
+    failed += sum(1 for x in rs if x.get("rps") is None)  # whole runs that failed
+    w(f"| {title} | {label} | {fmt(rps, ',.0f')} | {ratio} | "
+      f"{fmt(None if p50 is None else p50 * 1e3, '.2f')} | "
+      f"{fmt(None if p99 is None else p99 * 1e3, '.2f')} | {failed} |")
+
+
+def run_header(meta, what):
+    """The noisy-run warning and the run's description, as lines."""
+    out = []
+    busy = max(meta.get("busy_start", 0), meta.get("busy_end", 0))
+    if busy >= 10:
+        out.append(f"**Noisy run:** other work kept the cores {meta.get('busy_start')}% busy "
+                   f"just before and {meta.get('busy_end')}% just after the measurements (3 s "
+                   f"samples while the bench was idle); treat these numbers as rough.")
+        out.append("")
+    tools = [meta["oha"]]
+    if what == "forward" and meta.get("mitmproxy"):
+        tools.append(f"mitmproxy {meta['mitmproxy']}")
+    if what == "reverse":
+        tools.append(f"node {meta.get('node', '?')} with http-proxy {meta.get('http_proxy', '?')}")
+    tools.append(meta["rustc"])
+    how = ("oha, keep-alive unless said; the download: at least 5 rounds" if what == "forward"
+           else "oha, keep-alive, each request to the reverse proxy's own address")
+    out.append(
+        f"Run {meta['stamp']} at commit `{meta['commit']}`: {meta['cores']} cores "
+        f"({meta['cpu']}), {meta['mem_gib']} GiB, Linux {meta['kernel']}; load average "
+        f"{meta['load_start']} at the start, {meta['load_end']} at the end; cores busy with other "
+        f"work: {meta.get('busy_start', '?')}% before, {meta.get('busy_end', '?')}% after. "
+        f"{meta['rounds']} rounds of {meta['duration']} per point ({how}), "
+        f"medians; ×direct is the median of the per-round ratios. "
+        f"Tools: {', '.join(tools)}.")
+    out.append("")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -61,9 +114,12 @@ def main():
 
     meta = json.loads(Path(args.meta).read_text())
     rows = [json.loads(l) for l in Path(args.raw).read_text().splitlines() if l.strip()]
-    targets = [t for t in meta["targets"]]
+    # meta["targets"] are the forward-proxy targets (direct first); reverse mode has its own.
+    targets = [t for t in meta["targets"] if t != "reverse"]
     if meta.get("mitmproxy"):
         LABEL["mitm"] = f"mitmdump {meta['mitmproxy']}"
+    if meta.get("http_proxy"):
+        LABEL["hpx"] = f"node http-proxy {meta['http_proxy']} (reverse)"
 
     # oha[scenario][target] -> rows; per_round[scenario][round][target] -> value
     oha = defaultdict(lambda: defaultdict(list))
@@ -82,23 +138,78 @@ def main():
             kib = r.get("vmhwm_kib")
             rss[r["target"]][r["scenario"]] = None if kib is None else kib / 1024
 
-    out = []
+    forward = forward_report(meta, targets, oha, rps_round, dl, dl_round, rss) \
+        if any(sc in oha for sc in SCENARIO) or dl else None
+    reverse = reverse_report(meta, oha, rps_round, rss) \
+        if any(sc in oha for sc in REVERSE_SCENARIO) else None
+
+    parts = []
+    if forward:
+        parts.append(forward)
+    if reverse:
+        parts.append("### Reverse proxy\n\n" + reverse if forward else reverse)
+    report = "\n".join(parts)
+    print(report)
+    Path(args.out).write_text(report + "\n")
+
+    if args.doc:
+        doc = Path(args.doc)
+        text = doc.read_text() if doc.exists() else \
+            "# Benchmarks\n\nReproduce with `bash bench/run.sh`.\n"
+        if forward:
+            text = put_block(text, BEGIN, END, forward, "## Latest run")
+        if reverse:
+            text = put_block(text, REV_BEGIN, REV_END, reverse, "## Reverse proxy: latest run")
+        doc.write_text(text)
+        print(f"updated {doc}", file=sys.stderr)
+
+
+def put_block(text, begin, end, body, heading):
+    """`text` with what is between the markers replaced by `body`; without the markers, a new
+    section under `heading` at the end."""
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        return head + block + tail
+    return text.rstrip("\n") + f"\n\n{heading}\n\n" + block + "\n"
+
+
+def reverse_report(meta, oha, rps_round, rss):
+    """Reverse mode: the client calls the proxy's address; direct, interpose --reverse with and
+    without capture, node http-proxy."""
+    out = run_header(meta, "reverse")
     w = out.append
-    busy = max(meta.get("busy_start", 0), meta.get("busy_end", 0))
-    if busy >= 10:
-        w(f"**Noisy run:** other work kept the cores {meta.get('busy_start')}% busy just before "
-          f"and {meta.get('busy_end')}% just after the measurements (3 s samples while the "
-          f"bench was idle); treat these numbers as rough.")
-        w("")
-    w(f"Run {meta['stamp']} at commit `{meta['commit']}`: {meta['cores']} cores "
-      f"({meta['cpu']}), {meta['mem_gib']} GiB, Linux {meta['kernel']}; load average "
-      f"{meta['load_start']} at the start, {meta['load_end']} at the end; cores busy with other "
-      f"work: {meta.get('busy_start', '?')}% before, {meta.get('busy_end', '?')}% after. "
-      f"{meta['rounds']} rounds of {meta['duration']} per point (oha, keep-alive unless said; "
-      f"the download: at least 5 rounds), "
-      f"medians; ×direct is the median of the per-round ratios. Tools: {meta['oha']}, "
-      f"mitmproxy {meta['mitmproxy']}, {meta['rustc']}.")
+    w("| scenario | target | req/s | ×direct | p50 ms | p99 ms | failed requests |")
+    w("|---|---|---:|---:|---:|---:|---:|")
+    for sc, title in REVERSE_SCENARIO.items():
+        for t in REVERSE_TARGETS:
+            rs = oha[sc].get(t, [])
+            if rs:
+                ratio = "1" if t == "direct" else \
+                    fmt(ratio_of_rounds(rps_round[sc], t, "direct"), ".3f")
+                oha_row(w, title, LABEL[t], rs, ratio)
     w("")
+    w("| reverse proxy, 1 KB GET, HTTP, c64 (req/s ratio, median of per-round ratios) | ratio |")
+    w("|---|---:|")
+    for a, b in (("rcap", "hpx"), ("rnocap", "hpx"), ("rcap", "rnocap")):
+        for sc in REVERSE_SCENARIO:
+            w(f"| {LABEL[a]} vs {LABEL[b]} | {fmt(ratio_of_rounds(rps_round[sc], a, b), '.3f')} |")
+    w("")
+    if any(t in rss for t in REVERSE_TARGETS):
+        w("| peak RSS (VmHWM) | after the reverse c64 runs |")
+        w("|---|---:|")
+        for t in REVERSE_TARGETS:
+            if t in rss:
+                w(f"| {LABEL[t]} | {fmt(rss[t].get('after_reverse'), '.1f')} MiB |")
+        w("")
+    return "\n".join(out)
+
+
+def forward_report(meta, targets, oha, rps_round, dl, dl_round, rss):
+    """The forward-proxy scenarios: direct, interpose capture / --no-capture, mitmdump."""
+    out = run_header(meta, "forward")
+    w = out.append
     w("| scenario | target | req/s | ×direct | p50 ms | p99 ms | failed requests |")
     w("|---|---|---:|---:|---:|---:|---:|")
     for sc, title in SCENARIO.items():
@@ -108,15 +219,8 @@ def main():
             rs = oha[sc].get(t, [])
             if not rs:
                 continue
-            rps = median([x.get("rps") for x in rs])
-            p50 = median([x.get("p50") for x in rs])
-            p99 = median([x.get("p99") for x in rs])
-            failed = sum((x.get("errors") or 0) + (x.get("bad") or 0) for x in rs)
-            failed += sum(1 for x in rs if x.get("rps") is None)  # whole runs that failed
             ratio = "1" if t == "direct" else fmt(ratio_of_rounds(rps_round[sc], t, "direct"), ".3f")
-            w(f"| {title} | {LABEL[t]} | {fmt(rps, ',.0f')} | {ratio} | "
-              f"{fmt(None if p50 is None else p50 * 1e3, '.2f')} | "
-              f"{fmt(None if p99 is None else p99 * 1e3, '.2f')} | {failed} |")
+            oha_row(w, title, LABEL[t], rs, ratio)
     if dl:
         for t in targets:
             if t not in dl:
@@ -128,7 +232,7 @@ def main():
               f" | {ratio} | | | {fails} |")
     w("")
 
-    if rss:
+    if any(t in rss for t in targets):
         w("| peak RSS (VmHWM) | after the c64 runs | after the 100 MiB download |")
         w("|---|---:|---:|")
         for t in targets:
@@ -194,25 +298,7 @@ def main():
         w(f"| {name} | {measured} | {result} |")
     w("")
 
-    report = "\n".join(out)
-    print(report)
-    Path(args.out).write_text(report + "\n")
-
-    if args.doc:
-        doc = Path(args.doc)
-        block = f"{BEGIN}\n{report}\n{END}"
-        if doc.exists():
-            text = doc.read_text()
-            if BEGIN in text and END in text:
-                head, rest = text.split(BEGIN, 1)
-                tail = rest.split(END, 1)[1]
-                doc.write_text(head + block + tail)
-            else:
-                doc.write_text(text.rstrip("\n") + "\n\n## Latest run\n\n" + block + "\n")
-        else:
-            doc.write_text("# Benchmarks\n\nReproduce with `bash bench/run.sh`.\n\n"
-                           "## Latest run\n\n" + block + "\n")
-        print(f"updated {doc}", file=sys.stderr)
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

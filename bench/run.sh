@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# bench/run.sh — interpose against a direct connection and against mitmdump, in one run.
+# bench/run.sh — interpose against a direct connection, mitmdump and node http-proxy, in one run.
 #
 # Builds interpose and a local origin (release), installs the load generator (oha, with cargo,
-# into bench/.tools) and mitmproxy (from PyPI, into bench/.venv), starts side by side:
+# into bench/.tools), mitmproxy (from PyPI, into bench/.venv; only for `mitm`) and the Node
+# tools (`npm ci --prefix tools`, only for `reverse` when tools/node_modules lacks http-proxy),
+# starts side by side:
 #
 #   direct   no proxy
-#   capture  interpose capture --quiet            (records into a throwaway data dir)
+#   capture  interpose capture --quiet            (forward proxy; records into a throwaway data dir)
 #   nocap    interpose capture --quiet --no-capture
 #   mitm     mitmdump -q
+#   reverse  reverse proxies in front of the origin's HTTP port, called at their own address:
+#              rcap    interpose capture --quiet --reverse http://ORIGIN      (records)
+#              rnocap  interpose capture --quiet --reverse http://ORIGIN --no-capture
+#              hpx     node tools/http-proxy-reverse.js http://ORIGIN          (node http-proxy,
+#                      keep-alive upstream agent, maxSockets 256)
 #
-# and runs each scenario ROUNDS times (the 100 MiB download at least 5), the targets interleaved within a round (the order
-# rotates every round) so they share the machine's noise. Medians go to stdout,
-# bench/out/latest.md and the generated part of BENCHMARKS.md.
+# and runs each scenario ROUNDS times (the 100 MiB download at least 5), the targets interleaved
+# within a round (the order rotates every round) so they share the machine's noise. The forward
+# scenarios run when a forward proxy (capture, nocap, mitm) is among the targets, or when
+# `reverse` is not; `reverse` adds one scenario (1 KB GET, HTTP, c64) over direct, rcap, rnocap
+# and hpx. Medians go to stdout, bench/out/latest.md and the generated parts of BENCHMARKS.md.
 #
-# Environment knobs: BENCH_ROUNDS (3), BENCH_DURATION (oha -z, 5s), BENCH_TARGETS (all four,
-# space-separated, `direct` is always run), BENCH_SKIP_BUILD=1 (use the existing release
-# binaries), BENCH_NO_DOC=1 (do not touch BENCHMARKS.md).
+# Environment knobs: BENCH_ROUNDS (3), BENCH_DURATION (oha -z, 5s), BENCH_TARGETS (all five:
+# `direct capture nocap mitm reverse`, space-separated, `direct` is always run; e.g.
+# BENCH_TARGETS=reverse for the reverse-proxy comparison alone), BENCH_SKIP_BUILD=1 (use the
+# existing release binaries), BENCH_NO_DOC=1 (do not touch BENCHMARKS.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +37,7 @@ OHA_VERSION="1.16.0"
 MITMPROXY_VERSION="11.0.2" # the newest release that supports Python 3.11 (the machine's)
 ROUNDS="${BENCH_ROUNDS:-3}"
 DURATION="${BENCH_DURATION:-5s}"
-TARGETS="${BENCH_TARGETS:-direct capture nocap mitm}"
+TARGETS="${BENCH_TARGETS:-direct capture nocap mitm reverse}"
 BIG_BYTES=104857600
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -41,7 +51,26 @@ for tool in cargo python3 curl; do
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]?$ ]] || die "BENCH_ROUNDS must be 1..99"
 [[ "$DURATION" =~ ^[0-9]+(ms|s|m)$ ]] || die "BENCH_DURATION must look like 5s"
-[[ " $TARGETS " == *" direct "* ]] || TARGETS="direct $TARGETS"
+for t in $TARGETS; do
+    [[ " direct capture nocap mitm reverse " == *" $t "* ]] ||
+        die "unknown target '$t' in BENCH_TARGETS (direct capture nocap mitm reverse)"
+done
+# `reverse` is a group of its own (REV_TARGETS); TARGETS keeps the forward-proxy targets.
+REVERSE=0
+if [[ " $TARGETS " == *" reverse "* ]]; then
+    REVERSE=1
+    TARGETS="$(printf '%s\n' $TARGETS | { grep -vx reverse || true; } | tr '\n' ' ')"
+    TARGETS="${TARGETS% }"
+fi
+[[ " $TARGETS " == *" direct "* ]] || TARGETS="direct${TARGETS:+ $TARGETS}"
+REV_TARGETS="direct rcap rnocap hpx"
+# The forward scenarios run unless only `reverse` (and `direct`) was asked for.
+FORWARD=1
+[[ "$REVERSE" == 1 && "$TARGETS" == direct ]] && FORWARD=0
+target_on() { [[ " $TARGETS " == *" $1 "* ]]; }
+if [[ "$REVERSE" == 1 ]]; then
+    command -v node >/dev/null || die "node is needed for the reverse target (node http-proxy)"
+fi
 
 # ------------------------------------------------------------------------------------------
 # 1. Build (release)
@@ -67,10 +96,16 @@ if [[ ! -x "$OHA" ]] || [[ "$("$OHA" --version 2>/dev/null)" != *"$OHA_VERSION"*
     cargo install oha --version "$OHA_VERSION" --locked --root "$TOOLS" --force
 fi
 MITMDUMP="$VENV/bin/mitmdump"
-if [[ ! -x "$MITMDUMP" ]] || ! "$MITMDUMP" --version 2>/dev/null | grep -q "Mitmproxy: $MITMPROXY_VERSION"; then
+if target_on mitm &&
+    { [[ ! -x "$MITMDUMP" ]] || ! "$MITMDUMP" --version 2>/dev/null | grep -q "Mitmproxy: $MITMPROXY_VERSION"; }; then
     log "installing mitmproxy $MITMPROXY_VERSION into $VENV (once)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "mitmproxy==$MITMPROXY_VERSION"
+fi
+HTTP_PROXY_JS="$ROOT/tools/http-proxy-reverse.js"
+if [[ "$REVERSE" == 1 && ! -f "$ROOT/tools/node_modules/http-proxy/package.json" ]]; then
+    log "installing the Node tools (npm ci --prefix tools) for node http-proxy"
+    npm ci --prefix "$ROOT/tools" --no-audit --no-fund --loglevel=error
 fi
 
 # ------------------------------------------------------------------------------------------
@@ -106,10 +141,10 @@ wait_port() {
     die "$what did not listen on 127.0.0.1:$port within 30 s"
 }
 
-# Three distinct free loopback ports, picked while all three are held.
-read -r P_CAP P_NOCAP P_MITM < <(python3 - <<'EOF'
+# Six distinct free loopback ports, picked while all six are held.
+read -r P_CAP P_NOCAP P_MITM P_RCAP P_RNOCAP P_HPX < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -133,7 +168,6 @@ URL_100M_HTTPS="https://127.0.0.1:$HTTPS_PORT/100m"
 declare -A PORT PID CA
 CA[direct]="$ORIGIN_CA"
 PID[direct]=""
-target_on() { [[ " $TARGETS " == *" $1 "* ]]; }
 
 if target_on capture; then
     "$INTERPOSE" --data-dir "$WORK/capture-data" capture --quiet --listen "127.0.0.1:$P_CAP" \
@@ -160,15 +194,44 @@ if target_on mitm; then
     PORT[mitm]=$P_MITM
     CA[mitm]="$WORK/mitm-conf/mitmproxy-ca-cert.pem"
 fi
+if [[ "$REVERSE" == 1 ]]; then
+    ORIGIN_HTTP="http://127.0.0.1:$HTTP_PORT"
+    "$INTERPOSE" --data-dir "$WORK/rcap-data" capture --quiet --reverse "$ORIGIN_HTTP" \
+        --listen "127.0.0.1:$P_RCAP" >"$WORK/rcap.log" 2>&1 &
+    PID[rcap]=$!
+    "$INTERPOSE" --data-dir "$WORK/rnocap-data" capture --quiet --no-capture \
+        --reverse "$ORIGIN_HTTP" --listen "127.0.0.1:$P_RNOCAP" >"$WORK/rnocap.log" 2>&1 &
+    PID[rnocap]=$!
+    node "$HTTP_PROXY_JS" "$ORIGIN_HTTP" "$P_HPX" >"$WORK/hpx.log" 2>&1 &
+    PID[hpx]=$!
+    PIDS+=("${PID[rcap]}" "${PID[rnocap]}" "${PID[hpx]}")
+    PORT[rcap]=$P_RCAP
+    PORT[rnocap]=$P_RNOCAP
+    PORT[hpx]=$P_HPX
+fi
 for t in $TARGETS; do
     [[ "$t" == direct ]] && continue
     wait_port "${PORT[$t]}" "$t" "${PID[$t]}"
     [[ -s "${CA[$t]}" ]] || die "$t is listening but its CA ${CA[$t]} is missing"
 done
-log "origin http=$HTTP_PORT https=$HTTPS_PORT; proxies: $(for t in $TARGETS; do [[ $t == direct ]] || printf '%s=%s ' "$t" "${PORT[$t]}"; done)"
+if [[ "$REVERSE" == 1 ]]; then
+    for t in rcap rnocap hpx; do
+        wait_port "${PORT[$t]}" "$t" "${PID[$t]}"
+        # One request through, so a proxy that listens but cannot reach the origin stops here.
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:${PORT[$t]}/1k" || true)"
+        [[ "$code" == 200 ]] || die "$t answered $code for /1k, not 200 (see $WORK/$t.log)"
+    done
+fi
+log "origin http=$HTTP_PORT https=$HTTPS_PORT; proxies: $(for t in $TARGETS; do [[ $t == direct ]] || printf '%s=%s ' "$t" "${PORT[$t]}"; done)$(
+    [[ "$REVERSE" == 1 ]] && printf 'reverse: rcap=%s rnocap=%s hpx=%s' "$P_RCAP" "$P_RNOCAP" "$P_HPX")"
 
-proxy_args() { # oha arguments that route through target $1
-    [[ "$1" == direct ]] || printf '%s\n' -x "http://127.0.0.1:${PORT[$1]}"
+proxy_args() { # oha arguments that route through target $1 (forward proxies only)
+    case "$1" in
+    capture | nocap | mitm) printf '%s\n' -x "http://127.0.0.1:${PORT[$1]}" ;;
+    esac
+}
+reverse_url() { # the 1 KB URL as a client of reverse-mode target $1 calls it
+    if [[ "$1" == direct ]]; then printf '%s' "$URL_1K_HTTP"; else printf 'http://127.0.0.1:%s/1k' "${PORT[$1]}"; fi
 }
 
 # ------------------------------------------------------------------------------------------
@@ -249,10 +312,12 @@ run_download() {
     log "  download   $(printf '%-8s' "$target") r$round  ${mbps} MB/s (status $code, $size bytes)"
 }
 
-# Peak RSS (VmHWM, KiB) of every proxy, recorded under the given label.
+# Peak RSS (VmHWM, KiB) of every proxy among TARGETS (or the given targets), recorded under
+# the given label.
 record_rss() {
     local label="$1" t kb
-    for t in $TARGETS; do
+    shift
+    for t in ${*:-$TARGETS}; do
         [[ "$t" == direct ]] && continue
         kb="$(awk '/^VmHWM:/ {print $2}' "/proc/${PID[$t]}/status" 2>/dev/null || echo null)"
         record rss "$label" "$t" 0 "{\"vmhwm_kib\": ${kb:-null}}"
@@ -260,51 +325,71 @@ record_rss() {
     done
 }
 
-# Target order for round $1: rotated so no target always runs first or right after another.
+# Target order for round $1 (over TARGETS, or the targets given after it): rotated so no
+# target always runs first or right after another.
 order() {
     local -a ts
-    read -r -a ts <<<"$TARGETS"
+    read -r -a ts <<<"${2:-$TARGETS}"
     local n=${#ts[@]} i
     for ((i = 0; i < n; i++)); do printf '%s ' "${ts[$(((i + $1) % n))]}"; done
 }
 
 # Warm-up: leaf certificates issued, upstream pools and mitmproxy's Python paths warm.
 log "warm-up"
-for t in $TARGETS; do
-    timeout 60 "$OHA" --no-tui -z 1s -c 4 $(proxy_args "$t") "$URL_1K_HTTP" >/dev/null 2>&1 || true
-    timeout 60 "$OHA" --no-tui -z 1s -c 4 --cacert "${CA[$t]}" $(proxy_args "$t") "$URL_1K_HTTPS" \
-        >/dev/null 2>&1 || true
-done
+if [[ "$FORWARD" == 1 ]]; then
+    for t in $TARGETS; do
+        timeout 60 "$OHA" --no-tui -z 1s -c 4 $(proxy_args "$t") "$URL_1K_HTTP" >/dev/null 2>&1 || true
+        timeout 60 "$OHA" --no-tui -z 1s -c 4 --cacert "${CA[$t]}" $(proxy_args "$t") "$URL_1K_HTTPS" \
+            >/dev/null 2>&1 || true
+    done
+fi
+if [[ "$REVERSE" == 1 ]]; then
+    for t in $REV_TARGETS; do
+        timeout 60 "$OHA" --no-tui -z 1s -c 64 "$(reverse_url "$t")" >/dev/null 2>&1 || true
+    done
+fi
 
-SCENARIOS=(
-    "http_c1|$URL_1K_HTTP|1"
-    "http_c64|$URL_1K_HTTP|64"
-    "https_c1|$URL_1K_HTTPS|1"
-    "https_c64|$URL_1K_HTTPS|64"
-)
-for s in "${SCENARIOS[@]}"; do
-    IFS='|' read -r name url conc <<<"$s"
-    log "scenario $name"
+if [[ "$FORWARD" == 1 ]]; then
+    SCENARIOS=(
+        "http_c1|$URL_1K_HTTP|1"
+        "http_c64|$URL_1K_HTTP|64"
+        "https_c1|$URL_1K_HTTPS|1"
+        "https_c64|$URL_1K_HTTPS|64"
+    )
+    for s in "${SCENARIOS[@]}"; do
+        IFS='|' read -r name url conc <<<"$s"
+        log "scenario $name"
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for t in $(order "$r"); do run_oha "$name" "$t" "$r" "$url" "$conc"; done
+        done
+    done
+    record_rss after_c64
+
+    log "scenario https_newconn_c16"
     for ((r = 1; r <= ROUNDS; r++)); do
-        for t in $(order "$r"); do run_oha "$name" "$t" "$r" "$url" "$conc"; done
+        for t in $(order "$r"); do
+            run_oha https_newconn_c16 "$t" "$r" "$URL_1K_HTTPS" 16 --disable-keepalive
+        done
     done
-done
-record_rss after_c64
 
-log "scenario https_newconn_c16"
-for ((r = 1; r <= ROUNDS; r++)); do
-    for t in $(order "$r"); do
-        run_oha https_newconn_c16 "$t" "$r" "$URL_1K_HTTPS" 16 --disable-keepalive
+    # A direct 100 MiB download takes a fraction of a second, so it gets at least 5 rounds.
+    DL_ROUNDS=$((ROUNDS > 5 ? ROUNDS : 5))
+    log "scenario download_100m ($DL_ROUNDS rounds)"
+    for ((r = 1; r <= DL_ROUNDS; r++)); do
+        for t in $(order "$r"); do run_download "$t" "$r"; done
     done
-done
+    record_rss after_100m
+fi
 
-# A direct 100 MiB download takes a fraction of a second, so it gets at least 5 rounds.
-DL_ROUNDS=$((ROUNDS > 5 ? ROUNDS : 5))
-log "scenario download_100m ($DL_ROUNDS rounds)"
-for ((r = 1; r <= DL_ROUNDS; r++)); do
-    for t in $(order "$r"); do run_download "$t" "$r"; done
-done
-record_rss after_100m
+if [[ "$REVERSE" == 1 ]]; then
+    log "scenario reverse_http_c64 (reverse proxies: $REV_TARGETS)"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in $(order "$r" "$REV_TARGETS"); do
+            run_oha reverse_http_c64 "$t" "$r" "$(reverse_url "$t")" 64
+        done
+    done
+    record_rss after_reverse rcap rnocap hpx
+fi
 
 # ------------------------------------------------------------------------------------------
 # 5. Report
@@ -315,11 +400,14 @@ META="$WORK/meta.json"
 python3 - "$META" <<EOF
 import json, sys
 json.dump({
-    "stamp": "$STAMP", "rounds": $ROUNDS, "duration": "$DURATION", "targets": "$TARGETS".split(),
+    "stamp": "$STAMP", "rounds": $ROUNDS, "duration": "$DURATION",
+    "targets": "$TARGETS".split() if $FORWARD else [], "reverse": bool($REVERSE),
     "load_start": "$LOAD_START", "load_end": "$LOAD_END",
     "busy_start": $BUSY_START, "busy_end": $BUSY_END,
     "oha": "$("$OHA" --version | head -1)",
-    "mitmproxy": "$("$MITMDUMP" --version | sed -n 's/^Mitmproxy: //p')",
+    "mitmproxy": "$(if target_on mitm; then "$MITMDUMP" --version | sed -n 's/^Mitmproxy: //p'; fi)",
+    "node": "$(if [[ "$REVERSE" == 1 ]]; then node --version; fi)",
+    "http_proxy": "$(if [[ "$REVERSE" == 1 ]]; then node -p 'require(process.argv[1]).version' "$ROOT/tools/node_modules/http-proxy/package.json"; fi)",
     "rustc": "$(rustc --version)",
     "commit": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || echo '+dirty')",
     "cpu": "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)",
