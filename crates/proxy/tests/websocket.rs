@@ -207,3 +207,28 @@ async fn when_the_origin_goes_away_the_client_sees_its_websocket_end() {
         "the stream ended, not another message: {end:?}"
     );
 }
+
+#[tokio::test]
+async fn a_websocket_through_reverse_mode_reaches_a_target_and_is_captured() {
+    let origin = Origin::http().await;
+    let target = format!("http://127.0.0.1:{}", origin.port());
+    let mut proxy = Harness::with(|c| {
+        c.reverse = Some(interpose_proxy::ReverseConfig {
+            targets: vec![interpose_proxy::ReverseTarget::parse(&target).unwrap()],
+            backoff: Duration::from_secs(60),
+            certificate: None,
+        })
+    })
+    .await;
+    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut ws, resp) = within(
+        "the WebSocket handshake",
+        tokio_tungstenite::client_async(format!("ws://{}/ws", proxy.addr), tcp),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 101);
+    assert_echoes(&mut ws).await;
+    let ex = proxy.next_exchange().await;
+    assert_handshake_captured(&ex, &origin.url("/ws"));
+}
