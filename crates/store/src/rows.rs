@@ -27,6 +27,12 @@ const INSERT_EXCHANGE: &str = "INSERT INTO exchanges (
 const INSERT_BODY: &str =
     "INSERT INTO bodies (exchange_id, part, bytes) VALUES (?1, ?2, zeroblob(?3))";
 
+/// Small bodies are bound as a parameter: the extra copy is cheap, and
+/// opening a blob handle per body cost more than the write itself.
+const INSERT_SMALL_BODY: &str = "INSERT INTO bodies (exchange_id, part, bytes) VALUES (?1, ?2, ?3)";
+/// Up to this size a body is bound directly.
+const INLINE_BODY: usize = 64 * 1024;
+
 const REQUEST_PART: i64 = 0;
 const RESPONSE_PART: i64 = 1;
 
@@ -97,6 +103,7 @@ pub(crate) fn insert_all<'a>(
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(INSERT_EXCHANGE)?;
     let mut body = tx.prepare_cached(INSERT_BODY)?;
+    let mut small_body = tx.prepare_cached(INSERT_SMALL_BODY)?;
     for e in exchanges {
         let resp = e.response.as_ref();
         let rules = serde_json::to_string(&e.rules).expect("strings always serialize");
@@ -137,10 +144,24 @@ pub(crate) fn insert_all<'a>(
         ])?;
         let id = tx.last_insert_rowid();
         if !req.body.bytes.is_empty() {
-            insert_body(tx, &mut body, id, REQUEST_PART, &req.body.bytes)?;
+            insert_body(
+                tx,
+                &mut body,
+                &mut small_body,
+                id,
+                REQUEST_PART,
+                &req.body.bytes,
+            )?;
         }
         if let Some(r) = resp.filter(|r| !r.body.bytes.is_empty()) {
-            insert_body(tx, &mut body, id, RESPONSE_PART, &r.body.bytes)?;
+            insert_body(
+                tx,
+                &mut body,
+                &mut small_body,
+                id,
+                RESPONSE_PART,
+                &r.body.bytes,
+            )?;
         }
         e.id = Some(id);
     }
@@ -155,10 +176,15 @@ pub(crate) fn insert_all<'a>(
 fn insert_body(
     tx: &Transaction<'_>,
     insert: &mut rusqlite::CachedStatement<'_>,
+    insert_small: &mut rusqlite::CachedStatement<'_>,
     exchange_id: i64,
     part: i64,
     bytes: &[u8],
 ) -> rusqlite::Result<()> {
+    if bytes.len() <= INLINE_BODY {
+        insert_small.execute(params![exchange_id, part, bytes])?;
+        return Ok(());
+    }
     let len = i64::try_from(bytes.len()).map_err(|_| rusqlite::Error::BlobSizeError)?;
     insert.execute(params![exchange_id, part, len])?;
     let rowid = tx.last_insert_rowid();

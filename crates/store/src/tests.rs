@@ -174,6 +174,42 @@ fn a_full_exchange_round_trips_unchanged() {
 }
 
 #[test]
+fn bodies_either_side_of_the_inline_size_round_trip_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db_path(&dir)).unwrap();
+    let session = store.begin_session("proxy", "127.0.0.1:5555").unwrap();
+    // Bound directly up to 64 KiB, written through a blob handle past it.
+    let sizes = [1usize, 64 * 1024, 64 * 1024 + 1, 3 * 1024 * 1024];
+    let pattern = |len: usize, seed: u8| -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    };
+    let mut exchanges: Vec<Exchange> = sizes
+        .iter()
+        .map(|&len| {
+            let mut e = simple(session, &format!("http://a.test/{len}"));
+            e.request.body = Body::from_bytes(pattern(len, 1));
+            e.response.as_mut().unwrap().body = Body::from_bytes(pattern(len, 2));
+            e
+        })
+        .collect();
+    store.insert(&mut exchanges).unwrap();
+    for (e, &len) in exchanges.iter().zip(&sizes) {
+        let back = store.get(e.id.unwrap()).unwrap().unwrap();
+        assert!(
+            back.request.body.bytes == pattern(len, 1),
+            "request, {len} bytes"
+        );
+        let response = back.response.unwrap();
+        assert!(
+            response.body.bytes == pattern(len, 2),
+            "response, {len} bytes"
+        );
+    }
+}
+
+#[test]
 fn an_error_only_exchange_round_trips_without_a_response() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&db_path(&dir)).unwrap();
