@@ -268,6 +268,12 @@ pub struct CaptureArgs {
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub client_timeout: u64,
 
+    /// Seconds to wait for a connection (and TLS handshake) to an origin,
+    /// an upstream proxy or a reverse target before a 502; in reverse mode
+    /// a target that takes longer is left out for --reverse-backoff.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub connect_timeout: u64,
+
     /// Transformation rules (TOML): set or remove headers, map to another
     /// host, answer locally. Reloaded when the file changes.
     #[arg(long, value_name = "FILE")]

@@ -77,6 +77,7 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
                 insecure: args.insecure_upstream,
             },
             client_timeout: Duration::from_secs(args.client_timeout),
+            connect_timeout: Duration::from_secs(args.connect_timeout),
             reverse: (!args.reverse.is_empty()).then(|| ReverseConfig {
                 targets: args.reverse.clone(),
                 backoff: Duration::from_secs(args.reverse_backoff),

@@ -278,6 +278,9 @@ fn reverse_mode_options_are_checked_before_anything_starts() {
         stderr.contains("/nonexistent/cert.pem") && stderr.contains("--tls-cert"),
         "{stderr}"
     );
+    let out = data.run_failing_capture(&["--listen", "127.0.0.1:0", "--connect-timeout", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--connect-timeout"));
     let out = data.run_failing_capture(&["--listen", "127.0.0.1:0", "--tls-cert", "c.pem"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--reverse"));
@@ -307,4 +310,29 @@ async fn an_https_target_is_reached_over_tls_with_the_upstream_trust() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), r#"{"ok":true,"items":[1,2,3]}"#);
     assert_eq!(origin.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_bounds_the_wait_for_a_silent_origin() {
+    let data = DataDir::new();
+    // Accepts connections and never answers: the TLS handshake cannot end.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            open.push(tcp);
+        }
+    });
+    let capture = data.capture(&["--connect-timeout", "1"]);
+    let resp = capture
+        .client()
+        .get(format!("https://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502, "a 502 that explains itself");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("timed out after 1s"), "{body}");
+    held.abort();
 }
