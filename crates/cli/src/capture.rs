@@ -56,6 +56,11 @@ pub fn run(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
         None => None,
     };
 
+    // So is the listener's certificate (the proxy loads it again to serve it).
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        interpose_tls::server_config_from_files(cert, key, &[])?;
+    }
+
     let proxy_dir = data.proxy_dir();
     let ca = CertificateAuthority::load_or_create(&proxy_dir)?;
     let ca_path = CertificateAuthority::cert_path(&proxy_dir);

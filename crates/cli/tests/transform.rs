@@ -278,6 +278,8 @@ fn reverse_mode_options_are_checked_before_anything_starts() {
         stderr.contains("/nonexistent/cert.pem") && stderr.contains("--tls-cert"),
         "{stderr}"
     );
+    // Checked before anything is created: no session was begun.
+    assert!(!data.db_path().exists() || data.sessions().is_empty());
     let out = data.run_failing_capture(&["--listen", "127.0.0.1:0", "--connect-timeout", "0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--connect-timeout"));
