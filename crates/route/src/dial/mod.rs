@@ -35,7 +35,7 @@ use tokio::net::TcpStream;
 
 pub use error::{DialError, NetFailure};
 pub use origin::{ConnectTimings, OriginIo};
-pub use stream::DialedStream;
+pub use stream::{DialedStream, Prefixed};
 
 use crate::decide::Route;
 use crate::proxy_url::{ProxyScheme, ProxyUrl};
