@@ -22,7 +22,7 @@ pub use cookies::{
 };
 pub use filter::{CaptureFilter, CaptureFilterSpec, FilterError};
 pub use model::{
-    header_value, Body, BodyOmitted, Exchange, Header, Request, Response, Session, SessionSummary,
-    Timings,
+    header_value, version_name, Body, BodyOmitted, Exchange, Header, Request, Response, Session,
+    SessionSummary, Timings,
 };
 pub use search::{SearchError, SearchExpr};

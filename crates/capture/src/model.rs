@@ -170,6 +170,17 @@ impl Exchange {
     }
 }
 
+/// How a record spells an HTTP version (`HTTP/1.1`, `HTTP/2.0`), as HAR does.
+pub fn version_name(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 /// First value of a header, compared case-insensitively.
 pub fn header_value<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
     headers

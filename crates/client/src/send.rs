@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -404,7 +404,7 @@ impl SendResponse {
         SendResponse {
             status: parts.status.as_u16(),
             reason: parts.status.canonical_reason().unwrap_or("").to_owned(),
-            version: version_str(parts.version).to_owned(),
+            version: interpose_capture::version_name(parts.version).to_owned(),
             headers,
             url: url.to_string(),
             redirects,
@@ -655,16 +655,6 @@ fn host_header(url: &Url) -> String {
     match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host,
-    }
-}
-
-fn version_str(v: Version) -> &'static str {
-    match v {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
     }
 }
 

@@ -155,7 +155,7 @@ pub async fn handle(
         request: RecordedRequest {
             method: parts.method.to_string(),
             url: parts.uri.to_string(),
-            http_version: version_str(client_version).to_string(),
+            http_version: interpose_capture::version_name(client_version).to_string(),
             // The Host hyper will derive from the URI, unless a rule set one.
             headers: record_headers(
                 (!parts.headers.contains_key(header::HOST)).then(|| host_header(&parts.uri)),
@@ -722,7 +722,7 @@ fn recorded_response(
     RecordedResponse {
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("").to_string(),
-        http_version: version_str(version).to_string(),
+        http_version: interpose_capture::version_name(version).to_string(),
         headers: record_headers(None, headers),
         body: Default::default(),
     }
@@ -730,16 +730,6 @@ fn recorded_response(
 
 fn content_encoding(headers: &[Header]) -> Option<String> {
     interpose_capture::header_value(headers, "content-encoding").map(str::to_string)
-}
-
-fn version_str(v: Version) -> &'static str {
-    match v {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    }
 }
 
 #[cfg(test)]
