@@ -185,7 +185,17 @@ pub async fn handle(
         mut resp,
         route,
         absolute_form,
-    } = match send(&shared, parts, body, upgrade, &mut pending, &plan).await {
+    } = match send(
+        &shared,
+        parts,
+        body,
+        upgrade,
+        &mut pending,
+        &plan,
+        replayable,
+    )
+    .await
+    {
         Ok(sent) => sent,
         Err(message) => {
             if let Some(p) = pending {
@@ -328,6 +338,7 @@ async fn send(
     upgrade: bool,
     pending: &mut Option<Pending>,
     plan: &[usize],
+    replayable: bool,
 ) -> Result<Sent, String> {
     let client_pool = if upgrade {
         &shared.upstream.client_h1
@@ -335,11 +346,11 @@ async fn send(
         &shared.upstream.client
     };
     let mut body = Some(body);
-    let attempts: Vec<Option<usize>> = match plan {
-        [] => vec![None],
-        plan => plan.iter().copied().map(Some).collect(),
-    };
-    for (k, &target) in attempts.iter().enumerate() {
+    // Forward mode: one try, to no particular target.
+    let tries = plan.len().max(1);
+    for k in 0..tries {
+        let target = plan.get(k).copied();
+        let last = k + 1 == tries;
         if let (Some(i), Some(balancer), true) = (target, &shared.balancer, k > 0) {
             parts.uri = balancer.target(i).uri_for(parts.uri.path_and_query());
             if let Some(p) = pending.as_mut() {
@@ -350,12 +361,9 @@ async fn send(
         if let Some(p) = pending.as_mut() {
             p.route = Some(route.summary());
         }
-        let authority = parts
-            .uri
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let request = if k + 1 == attempts.len() {
+        // Cheap to clone (shared bytes); spelled out only for a failure.
+        let authority = parts.uri.authority().cloned();
+        let request = if last {
             // The last try takes the real body (empty when there were
             // earlier tries).
             let (blank, ()) = Request::new(()).into_parts();
@@ -377,6 +385,7 @@ async fn send(
             }
             Err(e) => e,
         };
+        let authority = authority.map(|a| a.to_string()).unwrap_or_default();
         let message = describe_upstream(&failure, &authority);
         tracing::debug!("upstream failure for {authority}: {message}");
         let (Some(i), Some(balancer)) = (target, &shared.balancer) else {
@@ -386,18 +395,18 @@ async fn send(
             return Err(message);
         }
         balancer.failed(i, &message);
-        if k + 1 == attempts.len() {
-            return Err(if attempts.len() == balancer.len() {
+        if last {
+            // A bodiless request tried every target not backing off, so
+            // now all are down; one with a body tried only its turn's.
+            return Err(if replayable || balancer.len() == 1 {
                 balancer.all_down()
-            } else if balancer.len() > 1 && !upgrade {
+            } else {
                 format!(
                     "reverse target {}: {message}; the request has a body, which is streamed \
                      rather than kept, so it was not sent to another target (the next request \
                      will be)",
                     balancer.target(i)
                 )
-            } else {
-                format!("reverse target {}: {message}", balancer.target(i))
             });
         }
     }

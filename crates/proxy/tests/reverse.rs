@@ -355,3 +355,29 @@ async fn a_target_that_times_out_is_skipped_like_one_that_refuses() {
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     held.abort();
 }
+
+#[tokio::test]
+async fn a_bodiless_request_failing_on_the_last_target_up_says_all_are_down() {
+    let a = Origin::http().await;
+    let b = Origin::http().await;
+    let targets = [target_of(&a), target_of(&b)];
+    let h = Harness::with(|c| c.reverse = Some(reverse(&targets))).await;
+    let client = direct_client(&[]);
+    let get = || client.get(format!("http://{}/hello", h.addr)).send();
+    drop(a);
+    // a refuses and backs off; b answers.
+    assert_eq!(get().await.unwrap().status(), 200);
+    drop(b);
+    // Only b was in rotation; now it refuses too.
+    let resp = get().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("no reverse-proxy target could be reached"),
+        "{body}"
+    );
+    assert!(!body.contains("has a body"), "{body}");
+    for target in &targets {
+        assert!(body.contains(target.as_str()), "{body}");
+    }
+}
