@@ -14,6 +14,7 @@
 
 const http = require("http");
 const httpProxy = require("http-proxy");
+const { answer502, listenAndPrintPort } = require("./serve");
 
 const port = Number(process.argv[2] || 0);
 const token = process.argv[3] || process.env.PROXY_AUTH_TOKEN;
@@ -30,10 +31,7 @@ proxy.on("proxyReq", (proxyReq) => {
 });
 proxy.on("error", (err, req, res) => {
   console.error(`http-proxy: ${req.method} ${req.url}: ${err.message}`);
-  if (res && !res.headersSent && typeof res.writeHead === "function") {
-    res.writeHead(502, { "content-type": "text/plain" });
-  }
-  if (res && typeof res.end === "function") res.end(`http-proxy: ${err.message}\n`);
+  answer502(res, err.message);
 });
 
 const server = http.createServer((req, res) => {
@@ -49,13 +47,4 @@ const server = http.createServer((req, res) => {
   proxy.web(req, res, { target });
 });
 
-server.listen(port, "127.0.0.1", () => {
-  console.log(server.address().port);
-});
-
-for (const sig of ["SIGINT", "SIGTERM"]) {
-  process.on(sig, () => {
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
-}
+listenAndPrintPort(server, port);

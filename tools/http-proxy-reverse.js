@@ -12,6 +12,7 @@
 
 const http = require("http");
 const httpProxy = require("http-proxy");
+const { answer502, listenAndPrintPort } = require("./serve");
 
 const [target, portArg] = process.argv.slice(2);
 const port = Number(portArg || 0);
@@ -23,21 +24,9 @@ if (!target || !/^http:\/\/[^/]+\/?$/.test(target) || !Number.isInteger(port)) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const proxy = httpProxy.createProxyServer({ target, agent, xfwd: true });
 proxy.on("error", (err, req, res) => {
-  if (res && !res.headersSent && typeof res.writeHead === "function") {
-    res.writeHead(502, { "content-type": "text/plain" });
-  }
-  if (res && typeof res.end === "function") res.end(`http-proxy: ${err.message}\n`);
+  answer502(res, err.message);
 });
 
 const server = http.createServer((req, res) => proxy.web(req, res));
 server.keepAliveTimeout = 60000;
-server.listen(port, "127.0.0.1", () => {
-  console.log(server.address().port);
-});
-
-for (const sig of ["SIGINT", "SIGTERM"]) {
-  process.on(sig, () => {
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
-}
+listenAndPrintPort(server, port);

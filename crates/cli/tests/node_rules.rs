@@ -121,16 +121,7 @@ async fn axios_get(url: &str, proxy_port: Option<u16>) -> AxiosResult {
         .args(proxy_port.map(|p| p.to_string()))
         .current_dir(&root)
         .stdin(Stdio::null());
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
+    for var in support::PROXY_VARS {
         cmd.env_remove(var);
     }
     let what = format!("axios GET {url} via {proxy_port:?}");

@@ -25,6 +25,19 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long any other subcommand may run.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The proxy variables of the environment, both cases: tests clear them so
+/// the machine's proxy settings never decide a route.
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
+
 /// `interpose` with an environment that does not depend on the machine:
 /// no data-dir, proxy, CA-bundle or log variables from the caller.
 pub fn interpose() -> Command {
@@ -34,15 +47,10 @@ pub fn interpose() -> Command {
         "INTERPOSE_LOG",
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
+    ]
+    .into_iter()
+    .chain(PROXY_VARS)
+    {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
