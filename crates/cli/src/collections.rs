@@ -59,6 +59,8 @@ pub fn run(data: &DataDir, cmd: CollectionsCommand) -> anyhow::Result<()> {
             store.for_each_exchange(&q, false, |ex: Exchange| {
                 items.push((folders(&ex, organize), ExchangeSummary::of(&ex)));
             })?;
+            // In the order they started, as the export lists them.
+            items.sort_by_key(|(_, s)| (s.started_at_us, s.id));
             if json {
                 let items: Vec<serde_json::Value> = items
                     .into_iter()

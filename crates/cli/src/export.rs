@@ -23,7 +23,10 @@ pub fn export(data: &DataDir, args: ExportArgs) -> anyhow::Result<()> {
         collection: collection.as_ref().map(|c| c.id),
         ..Query::default()
     };
-    let exchanges = store.exchanges(&query)?;
+    let mut exchanges = store.exchanges(&query)?;
+    // The store keeps exchanges in the order they completed; an export lists
+    // them in the order they started, as the client sent them.
+    exchanges.sort_by_key(|e| (e.started_at_us, e.id));
     let count = exchanges.len();
     let version = env!("CARGO_PKG_VERSION");
 

@@ -228,3 +228,38 @@ fn import_har_errors_name_the_file_and_the_entry_and_import_nothing() {
     assert!(data.sessions().is_empty(), "no half-imported session");
     assert!(data.history().is_empty());
 }
+
+#[test]
+fn exports_list_exchanges_in_the_order_they_started_not_the_order_they_were_stored() {
+    let data = DataDir::new();
+    // Stored latest-first: the ids run against the start times, as when a
+    // long request finishes after a short one that began later.
+    let mut har: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("mitmproxy.har")).unwrap()).unwrap();
+    har["log"]["entries"].as_array_mut().unwrap().reverse();
+    let file = write(data.path(), "latest-first.har", &har.to_string());
+    data.run_ok(&["import", "har", file.to_str().unwrap()]);
+    let stored: Vec<String> = data
+        .history()
+        .iter()
+        .map(|r| r["url"].as_str().unwrap().to_string())
+        .collect();
+
+    let exported: Value =
+        serde_json::from_str(&data.run_ok(&["export", "--format", "har"])).unwrap();
+    let entries = exported["log"]["entries"].as_array().unwrap();
+    let started: Vec<&str> = entries
+        .iter()
+        .map(|e| e["startedDateTime"].as_str().unwrap())
+        .collect();
+    let mut sorted = started.clone();
+    sorted.sort();
+    assert_eq!(started, sorted, "entries in start order");
+    let urls: Vec<String> = entries
+        .iter()
+        .map(|e| e["request"]["url"].as_str().unwrap().to_string())
+        .collect();
+    let mut reversed = stored.clone();
+    reversed.reverse();
+    assert_eq!(urls, reversed, "the store's order, undone");
+}
